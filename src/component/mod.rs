@@ -1,0 +1,50 @@
+//! Components: what a process runs, and the one registry that lists them all.
+//!
+//! A component has a [`ComponentSpec`] (data: name, documentation, ports) and behaviour (a
+//! [`Component`] that runs against a [`ProcessContext`]). The [`Registry`] maps names to both,
+//! whatever kind the component is: native core components compiled in ([`native`]), and later
+//! WebAssembly and shared-object components.
+//!
+//! # The component contract
+//!
+//! - `run` is called once per process, on the process's own thread. It returns when the
+//!   component is done, usually when its inports reach end of stream.
+//! - Port operations fail with [`ProcessError::Stopped`] when the network stops, and sends with
+//!   [`ProcessError::Closed`] when everything downstream has ended; pass both on with `?`.
+//! - Brackets ([`crate::Ip::Open`], [`crate::Ip::Close`]) are forwarded unchanged by components
+//!   that do not give them a meaning.
+//! - An error returned or a panic ends only this process, reported with the node's id.
+//! - Outports are flushed and closed by the engine after `run` returns.
+//!
+//! [`ProcessContext`]: crate::engine::ProcessContext
+//! [`ProcessError::Stopped`]: crate::engine::ProcessError::Stopped
+//! [`ProcessError::Closed`]: crate::engine::ProcessError::Closed
+
+pub mod native;
+mod registry;
+mod spec;
+
+pub use registry::{ComponentFactory, Registry};
+pub use spec::{ComponentSpec, PortSpec};
+
+use crate::engine::{ProcessContext, ProcessError};
+
+/// The behaviour of a component: one instance runs one process.
+pub trait Component: Send {
+    /// Runs the process to completion.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProcessError::Failed`] is reported as a process error; `Stopped` and `Closed` end
+    /// the process quietly.
+    fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError>;
+}
+
+impl<F> Component for F
+where
+    F: FnMut(&mut ProcessContext) -> Result<(), ProcessError> + Send,
+{
+    fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
+        self(ctx)
+    }
+}

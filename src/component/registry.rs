@@ -1,0 +1,93 @@
+//! The registry: every component the runtime can instantiate, by name.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::{Component, ComponentSpec};
+use crate::graph::SpecLookup;
+
+/// Creates a component instance for a process (the argument is the process id).
+pub type ComponentFactory = Arc<dyn Fn(&str) -> Result<Box<dyn Component>, String> + Send + Sync>;
+
+#[derive(Clone)]
+struct Entry {
+    spec: ComponentSpec,
+    factory: ComponentFactory,
+}
+
+/// Every registered component, by full name (`library/Name`).
+///
+/// The registry is the one list that feeds graph validation, `flowd components` and the
+/// protocol's component list. It can be shared between threads and added to while networks run.
+#[derive(Default)]
+pub struct Registry {
+    entries: RwLock<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// A registry holding the native core components ([`super::native`]).
+    pub fn with_core() -> Registry {
+        let registry = Registry::new();
+        super::native::register_all(&registry);
+        registry
+    }
+
+    /// Adds a component, replacing any of the same name.
+    pub fn register(&self, spec: ComponentSpec, factory: ComponentFactory) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.insert(spec.name.clone(), Entry { spec, factory });
+    }
+
+    /// Removes a component; returns whether it was there.
+    pub fn unregister(&self, name: &str) -> bool {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(name).is_some()
+    }
+
+    /// The spec of the named component.
+    pub fn spec(&self, name: &str) -> Option<ComponentSpec> {
+        self.entry(name).map(|e| e.spec)
+    }
+
+    /// The factory of the named component.
+    pub fn factory(&self, name: &str) -> Option<ComponentFactory> {
+        self.entry(name).map(|e| e.factory)
+    }
+
+    /// Every spec, sorted by name.
+    pub fn specs(&self) -> Vec<ComponentSpec> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.values().map(|e| e.spec.clone()).collect()
+    }
+
+    /// How many components are registered.
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no component is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn entry(&self, name: &str) -> Option<Entry> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(name).cloned()
+    }
+}
+
+impl SpecLookup for Registry {
+    fn spec(&self, component: &str) -> Option<ComponentSpec> {
+        Registry::spec(self, component)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,522 @@
+//! The process side of the engine: what a running component sees.
+//!
+//! A component's `run` gets a [`ProcessContext`]. It looks its ports up once by name
+//! ([`ProcessContext::inport`], [`ProcessContext::outport`], and the `_at` variants for array
+//! ports), getting small copyable handles, then receives and sends through the context. Because
+//! the context owns every port of the process, it can hand over the process's partly filled
+//! output batches whenever the process is about to wait, so batching never delays an IP that
+//! its receiver is waiting for.
+
+use std::time::{Duration, Instant};
+
+use super::edge::{Incoming, Outgoing, StopSignal};
+use super::error::ProcessError;
+use super::events::{Event, EventSender};
+use crate::ip::Ip;
+
+/// A handle to one inport (or one index of an array inport) of the running process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InPort(usize);
+
+/// A handle to one outport (or one index of an array outport) of the running process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutPort(usize);
+
+/// What [`ProcessContext::recv_any`] found.
+#[derive(Debug, PartialEq)]
+pub enum Received {
+    /// An IP arrived on this port.
+    Ip(InPort, Ip),
+    /// This port has just reached end of stream (reported once per port).
+    Ended(InPort),
+    /// Every port asked about has ended.
+    AllEnded,
+    /// The deadline passed first (only with a deadline).
+    Timeout,
+}
+
+/// A port as the component declared it.
+#[derive(Debug, Clone)]
+pub(crate) struct PortDecl {
+    pub(crate) name: String,
+    pub(crate) array: bool,
+}
+
+pub(crate) struct InSlot {
+    pub(crate) name: String,
+    pub(crate) index: Option<usize>,
+    pub(crate) incoming: Incoming,
+    end_reported: bool,
+}
+
+pub(crate) struct OutSlot {
+    pub(crate) name: String,
+    pub(crate) index: Option<usize>,
+    pub(crate) connections: Vec<Outgoing>,
+}
+
+impl InSlot {
+    pub(crate) fn new(name: &str, index: Option<usize>, incoming: Incoming) -> InSlot {
+        InSlot {
+            name: name.to_string(),
+            index,
+            incoming,
+            end_reported: false,
+        }
+    }
+}
+
+impl OutSlot {
+    pub(crate) fn new(name: &str, index: Option<usize>, connections: Vec<Outgoing>) -> OutSlot {
+        OutSlot {
+            name: name.to_string(),
+            index,
+            connections,
+        }
+    }
+}
+
+/// Everything a running process uses: its ports, its node id, output and stop.
+pub struct ProcessContext {
+    node: String,
+    in_decls: Vec<PortDecl>,
+    out_decls: Vec<PortDecl>,
+    inports: Vec<InSlot>,
+    outports: Vec<OutSlot>,
+    stop: StopSignal,
+    events: EventSender,
+    /// Where `recv_any` starts looking, so that no port starves the others.
+    next_any: usize,
+}
+
+impl ProcessContext {
+    pub(crate) fn new(
+        node: String,
+        in_decls: Vec<PortDecl>,
+        out_decls: Vec<PortDecl>,
+        inports: Vec<InSlot>,
+        outports: Vec<OutSlot>,
+        stop: StopSignal,
+        events: EventSender,
+    ) -> ProcessContext {
+        ProcessContext {
+            node,
+            in_decls,
+            out_decls,
+            inports,
+            outports,
+            stop,
+            events,
+            next_any: 0,
+        }
+    }
+
+    /// The id of this process in its graph.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The inport called `name` (case-insensitive).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such plain (non-array) inport.
+    pub fn inport(&mut self, name: &str) -> Result<InPort, ProcessError> {
+        let decl = find_decl(&self.in_decls, name, "inport")?;
+        if decl.array {
+            return Err(ProcessError::failed(format!(
+                "inport '{name}' is an array port: use inport_at"
+            )));
+        }
+        let name = decl.name.clone();
+        Ok(InPort(self.in_slot(&name, None)))
+    }
+
+    /// Index `index` of the array inport called `name`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such array inport.
+    pub fn inport_at(&mut self, name: &str, index: usize) -> Result<InPort, ProcessError> {
+        let name = find_array_decl(&self.in_decls, name, "inport")?;
+        Ok(InPort(self.in_slot(&name, Some(index))))
+    }
+
+    /// The connected indexes of the array inport `name`, in order.
+    pub fn inport_indexes(&self, name: &str) -> Vec<usize> {
+        let mut indexes: Vec<usize> = self
+            .inports
+            .iter()
+            .filter(|s| s.name.eq_ignore_ascii_case(name))
+            .filter_map(|s| s.index)
+            .collect();
+        indexes.sort_unstable();
+        indexes
+    }
+
+    /// The outport called `name` (case-insensitive).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such plain (non-array) outport.
+    pub fn outport(&mut self, name: &str) -> Result<OutPort, ProcessError> {
+        let decl = find_decl(&self.out_decls, name, "outport")?;
+        if decl.array {
+            return Err(ProcessError::failed(format!(
+                "outport '{name}' is an array port: use outport_at"
+            )));
+        }
+        let name = decl.name.clone();
+        Ok(OutPort(self.out_slot(&name, None)))
+    }
+
+    /// Index `index` of the array outport called `name`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such array outport.
+    pub fn outport_at(&mut self, name: &str, index: usize) -> Result<OutPort, ProcessError> {
+        let name = find_array_decl(&self.out_decls, name, "outport")?;
+        Ok(OutPort(self.out_slot(&name, Some(index))))
+    }
+
+    /// The connected indexes of the array outport `name`, in order.
+    pub fn outport_indexes(&self, name: &str) -> Vec<usize> {
+        let mut indexes: Vec<usize> = self
+            .outports
+            .iter()
+            .filter(|s| s.name.eq_ignore_ascii_case(name) && !s.connections.is_empty())
+            .filter_map(|s| s.index)
+            .collect();
+        indexes.sort_unstable();
+        indexes
+    }
+
+    /// Whether anything is connected to `port` (an IIP or an edge).
+    pub fn is_inport_connected(&self, port: InPort) -> bool {
+        !self.inports[port.0].incoming.is_ended()
+    }
+
+    /// Whether `port` has at least one connection that is still open downstream.
+    pub fn is_outport_connected(&self, port: OutPort) -> bool {
+        self.outports[port.0]
+            .connections
+            .iter()
+            .any(|c| !c.is_closed())
+    }
+
+    /// Receives the next IP on `port`, waiting for one; `None` at end of stream.
+    ///
+    /// Before waiting, hands over this process's partly filled output batches.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        loop {
+            let slot = &mut self.inports[port.0];
+            if let Some(ip) = slot.incoming.next_buffered() {
+                return Ok(Some(ip));
+            }
+            if slot.incoming.is_ended() {
+                slot.end_reported = true;
+                return Ok(None);
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            if slot.incoming.poll() {
+                continue;
+            }
+            self.wait_for(&[port], None)?;
+        }
+    }
+
+    /// Receives up to `max` IPs from `port` into `out`, waiting until there is at least one;
+    /// returns how many were added, 0 at end of stream.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_batch(
+        &mut self,
+        port: InPort,
+        out: &mut Vec<Ip>,
+        max: usize,
+    ) -> Result<usize, ProcessError> {
+        let max = max.max(1);
+        let Some(first) = self.recv(port)? else {
+            return Ok(0);
+        };
+        out.push(first);
+        let mut count = 1;
+        let incoming = &mut self.inports[port.0].incoming;
+        while count < max {
+            count += incoming.drain_buffered(out, max - count);
+            if count >= max || !incoming.poll() {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Waits until any of `ports` has an IP or reaches end of stream.
+    ///
+    /// Ports are served in turn so that a busy one does not starve the others. Each port's end
+    /// of stream is reported once, as [`Received::Ended`]; once every port has been reported
+    /// ended, the answer is [`Received::AllEnded`].
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any(&mut self, ports: &[InPort]) -> Result<Received, ProcessError> {
+        self.recv_any_until(ports, None)
+    }
+
+    /// Like [`ProcessContext::recv_any`], but gives up with [`Received::Timeout`] after
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any_timeout(
+        &mut self,
+        ports: &[InPort],
+        timeout: Duration,
+    ) -> Result<Received, ProcessError> {
+        self.recv_any_until(ports, Some(Instant::now() + timeout))
+    }
+
+    fn recv_any_until(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+    ) -> Result<Received, ProcessError> {
+        if ports.is_empty() {
+            return Ok(Received::AllEnded);
+        }
+        loop {
+            let start = self.next_any % ports.len();
+            for k in 0..ports.len() {
+                let port = ports[(start + k) % ports.len()];
+                let slot = &mut self.inports[port.0];
+                if let Some(ip) = slot.incoming.next_buffered() {
+                    self.next_any = start + k + 1;
+                    return Ok(Received::Ip(port, ip));
+                }
+                if slot.incoming.is_ended() && !slot.end_reported {
+                    slot.end_reported = true;
+                    return Ok(Received::Ended(port));
+                }
+            }
+            if ports.iter().all(|p| self.inports[p.0].end_reported) {
+                return Ok(Received::AllEnded);
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            let mut progressed = false;
+            for port in ports {
+                progressed |= self.inports[port.0].incoming.poll();
+            }
+            if progressed {
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Received::Timeout);
+            }
+            if !self.wait_for(ports, deadline)? {
+                return Ok(Received::Timeout);
+            }
+        }
+    }
+
+    /// Flushes, then blocks until one of `ports` gets a packet; false on timeout.
+    fn wait_for(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+    ) -> Result<bool, ProcessError> {
+        self.flush()?;
+        let mut owners = Vec::with_capacity(ports.len());
+        let mut receivers = Vec::with_capacity(ports.len());
+        for port in ports {
+            if let Some(rx) = self.inports[port.0].incoming.receiver() {
+                owners.push(port.0);
+                receivers.push(rx);
+            }
+        }
+        if receivers.is_empty() {
+            return Ok(true);
+        }
+        match self.stop.recv_any(&receivers, deadline)? {
+            Some((position, packet)) => {
+                self.inports[owners[position]].incoming.accept(packet);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `port` has reached end of stream (nothing more will arrive).
+    pub fn is_ended(&self, port: InPort) -> bool {
+        self.inports[port.0].incoming.is_ended()
+    }
+
+    /// Sends `ip` on `port`: to every connection of the port (fan-out copies share the
+    /// payload). A port with no connection discards the IP.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops; [`ProcessError::Closed`] when every
+    /// connection of the port has closed downstream.
+    pub fn send(&mut self, port: OutPort, ip: Ip) -> Result<(), ProcessError> {
+        let slot = &mut self.outports[port.0];
+        match slot.connections.as_mut_slice() {
+            [] => Ok(()),
+            [only] => {
+                only.push(ip, &self.stop)?;
+                if only.is_closed() {
+                    return Err(ProcessError::Closed {
+                        port: slot.name.clone(),
+                    });
+                }
+                Ok(())
+            }
+            [first, rest @ ..] => {
+                for connection in rest.iter_mut() {
+                    connection.push(ip.clone(), &self.stop)?;
+                }
+                first.push(ip, &self.stop)?;
+                if slot.connections.iter().all(Outgoing::is_closed) {
+                    return Err(ProcessError::Closed {
+                        port: slot.name.clone(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends every IP of `ips` on `port`, in order; see [`ProcessContext::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ProcessContext::send`].
+    pub fn send_batch(
+        &mut self,
+        port: OutPort,
+        ips: impl IntoIterator<Item = Ip>,
+    ) -> Result<(), ProcessError> {
+        for ip in ips {
+            self.send(port, ip)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every partly filled output batch over to its edge now.
+    ///
+    /// The context does this by itself before any wait; call it when a component is about to
+    /// compute for a long time after sending.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn flush(&mut self) -> Result<(), ProcessError> {
+        for slot in &mut self.outports {
+            for connection in &mut slot.connections {
+                connection.flush(&self.stop)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps for `duration` (after flushing), returning early if the network stops.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn sleep(&mut self, duration: Duration) -> Result<(), ProcessError> {
+        self.flush()?;
+        self.stop.sleep(duration)
+    }
+
+    /// Whether the network is stopping; long computations should check it now and then.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// Reports a line of output for the user (shown by `flowd run`, sent to protocol clients as
+    /// `network:output`).
+    pub fn output(&mut self, message: impl Into<String>) {
+        self.events.send(
+            Event::Output {
+                node: self.node.clone(),
+                message: message.into(),
+            },
+            Some(&self.stop),
+        );
+    }
+
+    /// Flushes every output and announces end of stream on each connection.
+    pub(crate) fn finish(&mut self) {
+        for slot in &mut self.outports {
+            for connection in &mut slot.connections {
+                let _ = connection.finish(&self.stop);
+            }
+        }
+    }
+
+    fn in_slot(&mut self, name: &str, index: Option<usize>) -> usize {
+        if let Some(i) = self
+            .inports
+            .iter()
+            .position(|s| s.name == name && s.index == index)
+        {
+            return i;
+        }
+        self.inports
+            .push(InSlot::new(name, index, Incoming::new(None, 0, Vec::new())));
+        self.inports.len() - 1
+    }
+
+    fn out_slot(&mut self, name: &str, index: Option<usize>) -> usize {
+        if let Some(i) = self
+            .outports
+            .iter()
+            .position(|s| s.name == name && s.index == index)
+        {
+            return i;
+        }
+        self.outports.push(OutSlot::new(name, index, Vec::new()));
+        self.outports.len() - 1
+    }
+}
+
+fn find_decl<'a>(
+    decls: &'a [PortDecl],
+    name: &str,
+    direction: &str,
+) -> Result<&'a PortDecl, ProcessError> {
+    decls
+        .iter()
+        .find(|d| d.name == name)
+        .or_else(|| decls.iter().find(|d| d.name.eq_ignore_ascii_case(name)))
+        .ok_or_else(|| {
+            ProcessError::failed(format!("the component declares no {direction} '{name}'"))
+        })
+}
+
+fn find_array_decl(
+    decls: &[PortDecl],
+    name: &str,
+    direction: &str,
+) -> Result<String, ProcessError> {
+    let decl = find_decl(decls, name, direction)?;
+    if !decl.array {
+        return Err(ProcessError::failed(format!(
+            "{direction} '{name}' is not an array port"
+        )));
+    }
+    Ok(decl.name.clone())
+}

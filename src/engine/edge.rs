@@ -1,0 +1,334 @@
+//! Edges: bounded, batched channels between an outport and an inport.
+//!
+//! # Bounded
+//!
+//! An edge of capacity `C` moves IPs in batches of at most `B = min(C, max_batch)` IPs and
+//! queues at most `ceil(C / B)` batches. When the queue is full the sender blocks
+//! (backpressure): a fast producer cannot outrun a slow consumer by more than the queue, plus the
+//! one partly filled batch each side holds. Several edges into one inport (fan-in) share one
+//! queue whose size is the sum of theirs.
+//!
+//! # Batched
+//!
+//! The sending side collects IPs in a local batch and hands the batch over when it is full, when
+//! its process is about to block in a receive or a sleep, or when the process ends. The receiving
+//! side takes a whole batch per channel operation and then serves IPs from it. When IPs arrive
+//! faster than they are consumed, an IP costs a vector push and a pop, not a channel operation
+//! and a thread wake-up.
+//!
+//! # End of stream
+//!
+//! Each sender announces its end with an [`Packet::End`] marker after its last batch. An inport
+//! has ended once every upstream announced its end and everything they sent has been received.
+//! An inport with no upstream edges ends right after its IIPs.
+//!
+//! # Closed downstream
+//!
+//! When the receiving process has ended, its queue is gone; sends to it are discarded and the
+//! connection reports itself closed.
+//!
+//! # Stop
+//!
+//! Every blocking operation also waits on the network's [`StopSignal`] and returns
+//! [`ProcessError::Stopped`] once the network is stopping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
+
+use super::error::ProcessError;
+use super::events::{EdgeId, Event, EventSender};
+use crate::ip::Ip;
+
+/// What travels on a channel: a batch of IPs, or an upstream's end-of-stream marker.
+#[derive(Debug)]
+pub(crate) enum Packet {
+    /// A batch of IPs, in order.
+    Batch(Vec<Ip>),
+    /// The sender will send nothing more.
+    End,
+}
+
+/// Shared by every blocking operation of a network: set once, when the network stops.
+#[derive(Clone)]
+pub(crate) struct StopSignal {
+    flag: Arc<AtomicBool>,
+    /// Never receives a message; it disconnects when the network stops, waking every waiter.
+    wake: Receiver<()>,
+}
+
+/// The other half of [`StopSignal`], owned by the network.
+pub(crate) struct StopTrigger {
+    flag: Arc<AtomicBool>,
+    wake: std::sync::Mutex<Option<Sender<()>>>,
+}
+
+pub(crate) fn stop_signal() -> (StopTrigger, StopSignal) {
+    let (tx, rx) = crossbeam_channel::bounded(0);
+    let flag = Arc::new(AtomicBool::new(false));
+    (
+        StopTrigger {
+            flag: flag.clone(),
+            wake: std::sync::Mutex::new(Some(tx)),
+        },
+        StopSignal { flag, wake: rx },
+    )
+}
+
+impl StopTrigger {
+    /// Signals stop; idempotent.
+    pub(crate) fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Ok(mut wake) = self.wake.lock() {
+            wake.take();
+        }
+    }
+
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+impl StopSignal {
+    /// Whether the network is stopping.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps for `duration`, or until stop.
+    pub(crate) fn sleep(&self, duration: Duration) -> Result<(), ProcessError> {
+        match self.wake.recv_timeout(duration) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
+            _ => Err(ProcessError::Stopped),
+        }
+    }
+
+    /// Sends `packet` on `tx`, blocking while the queue is full, unless stop comes first.
+    ///
+    /// Returns `Ok(false)` if the receiver is gone.
+    pub(crate) fn send(&self, tx: &Sender<Packet>, packet: Packet) -> Result<bool, ProcessError> {
+        // Checked once per batch, so that a producer that never has to wait still stops.
+        if self.is_stopped() {
+            return Err(ProcessError::Stopped);
+        }
+        let packet = match tx.try_send(packet) {
+            Ok(()) => return Ok(true),
+            Err(TrySendError::Disconnected(_)) => return Ok(false),
+            Err(TrySendError::Full(packet)) => packet,
+        };
+        if self.is_stopped() {
+            return Err(ProcessError::Stopped);
+        }
+        let mut select = Select::new();
+        let send_index = select.send(tx);
+        select.recv(&self.wake);
+        let operation = select.select();
+        if operation.index() == send_index {
+            Ok(operation.send(tx, packet).is_ok())
+        } else {
+            let _ = operation.recv(&self.wake);
+            Err(ProcessError::Stopped)
+        }
+    }
+
+    /// Waits for a packet on any of `receivers`, unless stop comes first; returns the position
+    /// of the receiver and what it gave (`None` if every sender of that channel is gone).
+    pub(crate) fn recv_any(
+        &self,
+        receivers: &[&Receiver<Packet>],
+        deadline: Option<Instant>,
+    ) -> Result<Option<(usize, Option<Packet>)>, ProcessError> {
+        if self.is_stopped() {
+            return Err(ProcessError::Stopped);
+        }
+        let mut select = Select::new();
+        for rx in receivers {
+            select.recv(rx);
+        }
+        let stop_index = select.recv(&self.wake);
+        let operation = match deadline {
+            Some(deadline) => match select.select_deadline(deadline) {
+                Ok(operation) => operation,
+                Err(_) => return Ok(None),
+            },
+            None => select.select(),
+        };
+        let index = operation.index();
+        if index == stop_index {
+            let _ = operation.recv(&self.wake);
+            return Err(ProcessError::Stopped);
+        }
+        Ok(Some((index, operation.recv(receivers[index]).ok())))
+    }
+}
+
+/// Whether IPs on an edge are reported as events; shared between the network and the sender.
+#[derive(Clone, Default)]
+pub(crate) struct Watch(Arc<AtomicBool>);
+
+impl Watch {
+    pub(crate) fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Relaxed);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The sending end of one edge, owned by the upstream process.
+pub(crate) struct Outgoing {
+    tx: Sender<Packet>,
+    batch: Vec<Ip>,
+    batch_size: usize,
+    closed: bool,
+    watch: Option<(EdgeId, Watch, EventSender)>,
+}
+
+impl Outgoing {
+    pub(crate) fn new(tx: Sender<Packet>, batch_size: usize) -> Outgoing {
+        Outgoing {
+            tx,
+            batch: Vec::with_capacity(batch_size),
+            batch_size: batch_size.max(1),
+            closed: false,
+            watch: None,
+        }
+    }
+
+    /// Reports IPs on this edge as [`Event::Data`] while `watch` is on.
+    pub(crate) fn watched(mut self, edge: EdgeId, watch: Watch, events: EventSender) -> Self {
+        self.watch = Some((edge, watch, events));
+        self
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Queues `ip`, handing the batch over when full.
+    pub(crate) fn push(&mut self, ip: Ip, stop: &StopSignal) -> Result<(), ProcessError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.batch.push(ip);
+        if self.batch.len() >= self.batch_size {
+            self.flush(stop)?;
+        }
+        Ok(())
+    }
+
+    /// Hands over the partly filled batch, if any.
+    pub(crate) fn flush(&mut self, stop: &StopSignal) -> Result<(), ProcessError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        if self.closed {
+            self.batch.clear();
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        if let Some((edge, watch, events)) = &self.watch {
+            if watch.is_on() {
+                for ip in &batch {
+                    events.try_send(Event::Data {
+                        edge: edge.clone(),
+                        ip: ip.clone(),
+                    });
+                }
+            }
+        }
+        if !stop.send(&self.tx, Packet::Batch(batch))? {
+            self.closed = true;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then announces the end of this sender.
+    pub(crate) fn finish(&mut self, stop: &StopSignal) -> Result<(), ProcessError> {
+        self.flush(stop)?;
+        if !self.closed {
+            self.closed = true;
+            stop.send(&self.tx, Packet::End)?;
+        }
+        Ok(())
+    }
+}
+
+/// The receiving end of an inport: its queue, the batch being served, and end-of-stream
+/// accounting.
+pub(crate) struct Incoming {
+    rx: Option<Receiver<Packet>>,
+    current: std::vec::IntoIter<Ip>,
+    upstreams: usize,
+    ended: usize,
+}
+
+impl Incoming {
+    /// An inport fed by `upstreams` senders on `rx`, with `initial` IPs (IIPs) served first.
+    pub(crate) fn new(rx: Option<Receiver<Packet>>, upstreams: usize, initial: Vec<Ip>) -> Self {
+        Incoming {
+            rx,
+            current: initial.into_iter(),
+            upstreams,
+            ended: 0,
+        }
+    }
+
+    /// Whether every upstream has ended and everything was received.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended >= self.upstreams && self.current.len() == 0
+    }
+
+    /// The next buffered IP, without touching the channel.
+    pub(crate) fn next_buffered(&mut self) -> Option<Ip> {
+        self.current.next()
+    }
+
+    /// Takes every buffered IP, up to `max`, into `out`.
+    pub(crate) fn drain_buffered(&mut self, out: &mut Vec<Ip>, max: usize) -> usize {
+        let before = out.len();
+        out.extend(self.current.by_ref().take(max));
+        out.len() - before
+    }
+
+    pub(crate) fn receiver(&self) -> Option<&Receiver<Packet>> {
+        if self.ended >= self.upstreams {
+            None
+        } else {
+            self.rx.as_ref()
+        }
+    }
+
+    /// Takes a packet from the channel without blocking; returns whether anything changed.
+    pub(crate) fn poll(&mut self) -> bool {
+        let Some(rx) = self.receiver() else {
+            return false;
+        };
+        match rx.try_recv() {
+            Ok(packet) => {
+                self.accept(Some(packet));
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Disconnected) => {
+                self.accept(None);
+                true
+            }
+        }
+    }
+
+    /// Takes in a packet received from the channel (`None`: every sender is gone).
+    pub(crate) fn accept(&mut self, packet: Option<Packet>) {
+        match packet {
+            Some(Packet::Batch(batch)) => {
+                debug_assert_eq!(self.current.len(), 0);
+                self.current = batch.into_iter();
+            }
+            Some(Packet::End) => self.ended += 1,
+            None => self.ended = self.upstreams,
+        }
+    }
+}

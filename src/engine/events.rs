@@ -1,0 +1,126 @@
+//! Events: what a running network reports, on one channel.
+//!
+//! Lifecycle events (started, process errors, output, finished or stopped) are never dropped: a
+//! process that emits output waits while the channel is full, so whoever runs a network must
+//! drain its events ([`super::Network::wait`] does). [`Event::Data`] is only produced for watched
+//! edges, checked once per batch, so unwatched edges cost nothing; when the channel is full,
+//! data events are dropped rather than slowing the network down.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::edge::StopSignal;
+use crate::graph::PortRef;
+use crate::ip::Ip;
+
+/// Identifies an edge by its two ends, as written in the graph.
+///
+/// A `src` process named `""` stands for the outside (a graph inport); a `tgt` process named
+/// `""` likewise for a graph outport.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EdgeId {
+    /// The sending outport.
+    pub src: PortRef,
+    /// The receiving inport.
+    pub tgt: PortRef,
+}
+
+impl std::fmt::Display for EdgeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}", self.src, self.tgt)
+    }
+}
+
+/// Something that happened in a running network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The network has started; every process is running.
+    Started,
+    /// An IP passed on a watched edge.
+    Data {
+        /// The edge.
+        edge: EdgeId,
+        /// The IP.
+        ip: Ip,
+    },
+    /// A process failed (returned an error or panicked); the rest of the network goes on.
+    ProcessError {
+        /// The process id.
+        node: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A process produced output for the user (e.g. `core/Output`, a guest's stdout).
+    Output {
+        /// The process id.
+        node: String,
+        /// The text, without a trailing newline.
+        message: String,
+    },
+    /// A process ended.
+    ProcessEnded {
+        /// The process id.
+        node: String,
+    },
+    /// Every process ended by itself. The last event of a network.
+    Finished {
+        /// Time from start to finish.
+        uptime: Duration,
+    },
+    /// The network was stopped. The last event of a network.
+    Stopped {
+        /// Time from start to stop.
+        uptime: Duration,
+    },
+}
+
+/// The sending side of a network's event channel.
+#[derive(Clone)]
+pub(crate) struct EventSender {
+    tx: Sender<Event>,
+}
+
+impl EventSender {
+    pub(crate) fn new(capacity: usize) -> (EventSender, Receiver<Event>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        (EventSender { tx }, rx)
+    }
+
+    /// Sends a lifecycle event, waiting while the channel is full.
+    ///
+    /// With a stop signal, gives up shortly after the network stops; without one, waits until
+    /// the event is taken or the receiver is gone.
+    pub(crate) fn send(&self, event: Event, stop: Option<&StopSignal>) {
+        match stop {
+            Some(stop) if !stop.is_stopped() => {
+                let mut event = event;
+                // Poll with a timeout so that a stop is noticed even if nobody drains events.
+                loop {
+                    match self.tx.send_timeout(event, Duration::from_millis(50)) {
+                        Ok(()) => return,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(e)) => {
+                            if stop.is_stopped() {
+                                let _ = self.tx.try_send(e);
+                                return;
+                            }
+                            event = e;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                    }
+                }
+            }
+            Some(_) => {
+                let _ = self.tx.send_timeout(event, Duration::from_millis(100));
+            }
+            None => {
+                let _ = self.tx.send(event);
+            }
+        }
+    }
+
+    /// Sends an event only if there is room.
+    pub(crate) fn try_send(&self, event: Event) {
+        let _ = self.tx.try_send(event);
+    }
+}

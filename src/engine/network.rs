@@ -1,0 +1,614 @@
+//! A running network: one thread per process, joined by bounded batched edges.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::context::{InSlot, OutSlot, PortDecl, ProcessContext};
+use super::edge::{Incoming, Outgoing, Packet, StopSignal, StopTrigger, Watch, stop_signal};
+use super::error::Error;
+use super::events::{EdgeId, Event, EventSender};
+use super::external::{GraphInport, GraphOutport};
+use crate::component::{Component, ComponentSpec, Registry};
+use crate::graph::{Graph, PortRef};
+use crate::ip::{Ip, Payload};
+
+/// How a network is built. The defaults suit most graphs.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// The capacity of an edge, in IPs, unless its metadata sets `capacity` (default 1024).
+    pub default_capacity: usize,
+    /// The largest batch an edge hands over at once (default 128).
+    pub max_batch: usize,
+    /// Whether exported ports are wired to [`GraphInport`]/[`GraphOutport`] handles (default
+    /// true). When false, exported inports receive nothing and exported outports discard.
+    pub external_ports: bool,
+    /// The capacity of the event channel (default 4096).
+    pub event_capacity: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            default_capacity: 1024,
+            max_batch: 128,
+            external_ports: true,
+            event_capacity: 4096,
+        }
+    }
+}
+
+/// How a network ended, as collected by [`Network::wait`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Process errors, as (process id, message), in the order they happened.
+    pub errors: Vec<(String, String)>,
+    /// Output lines, in the order they were produced.
+    pub output: Vec<String>,
+    /// Whether the network was stopped rather than finishing by itself.
+    pub stopped: bool,
+    /// Time from start to end.
+    pub uptime: Duration,
+}
+
+/// A running network.
+///
+/// Started from a validated graph with [`Network::start`]; each process runs on its own thread
+/// until its component returns. [`Network::events`] reports what happens; [`Network::stop`]
+/// ends it promptly; dropping the handle stops it too.
+pub struct Network {
+    stop: Arc<StopTrigger>,
+    events: Receiver<Event>,
+    threads: Vec<JoinHandle<()>>,
+    running: Arc<AtomicUsize>,
+    watches: HashMap<EdgeId, Watch>,
+    inports: HashMap<String, GraphInport>,
+    outports: HashMap<String, GraphOutport>,
+    started: Instant,
+}
+
+/// The queue of one inport (or array index) while the network is being built.
+struct InQueue {
+    name: String,
+    index: Option<usize>,
+    tx: Sender<Packet>,
+    rx: Receiver<Packet>,
+    upstreams: usize,
+    initial: Vec<Ip>,
+}
+
+struct NodePlan {
+    id: String,
+    spec: ComponentSpec,
+    component: Box<dyn Component>,
+    inputs: Vec<InQueue>,
+    outputs: Vec<OutSlot>,
+}
+
+impl Network {
+    /// Validates `graph` against `registry`, instantiates every process and starts them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Graph`] if the graph is invalid, [`Error::Instantiate`] if a component cannot
+    /// be created for a process; nothing runs in either case.
+    pub fn start(
+        graph: &Graph,
+        registry: &Registry,
+        config: NetworkConfig,
+    ) -> Result<Network, Error> {
+        graph.validate(registry)?;
+        let (trigger, signal) = stop_signal();
+        let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
+        let mut plans = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let (spec, factory) = registry
+                .spec(&node.component)
+                .zip(registry.factory(&node.component))
+                .ok_or_else(|| Error::Instantiate {
+                    node: node.id.clone(),
+                    component: node.component.clone(),
+                    message: "component not registered".into(),
+                })?;
+            let component = factory(&node.id).map_err(|message| Error::Instantiate {
+                node: node.id.clone(),
+                component: node.component.clone(),
+                message,
+            })?;
+            plans.push(NodePlan {
+                id: node.id.clone(),
+                spec,
+                component,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            });
+        }
+        let index_of: HashMap<String, usize> = plans
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        let mut resolver = Resolver::default();
+        let mut watches = HashMap::new();
+
+        // Size every queue first (fan-in queues hold the sum of their edges), then connect.
+        let mut edges = Vec::new();
+        for edge in graph.edges() {
+            let src = resolver.resolve(&plans, &index_of, &edge.src, false);
+            let tgt = resolver.resolve(&plans, &index_of, &edge.tgt, true);
+            let capacity = edge.capacity().unwrap_or(config.default_capacity).max(1);
+            edges.push((src, tgt, capacity));
+        }
+        let mut slots: HashMap<(usize, String, Option<usize>), usize> = HashMap::new();
+        for (_, tgt, capacity) in &edges {
+            let batch = capacity.min(&config.max_batch).max(&1);
+            *slots.entry(key(&index_of, tgt)).or_default() += capacity.div_ceil(*batch);
+        }
+        let exported_in: Vec<(String, PortRef)> = graph
+            .inports
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    resolver.resolve(&plans, &index_of, &p.target(), true),
+                )
+            })
+            .collect();
+        if config.external_ports {
+            for (_, tgt) in &exported_in {
+                let batch = config.default_capacity.min(config.max_batch).max(1);
+                *slots.entry(key(&index_of, tgt)).or_default() +=
+                    config.default_capacity.div_ceil(batch);
+            }
+        }
+        for ((node, name, index), count) in &slots {
+            let (tx, rx) = crossbeam_channel::bounded(*count);
+            plans[*node].inputs.push(InQueue {
+                name: name.clone(),
+                index: *index,
+                tx,
+                rx,
+                upstreams: 0,
+                initial: Vec::new(),
+            });
+        }
+        for (src, tgt, capacity) in edges {
+            let batch = capacity.min(config.max_batch).max(1);
+            let queue = queue_for(&mut plans, &index_of, &tgt);
+            queue.upstreams += 1;
+            let id = EdgeId {
+                src: src.clone(),
+                tgt: tgt.clone(),
+            };
+            let watch = Watch::default();
+            let outgoing = Outgoing::new(queue.tx.clone(), batch).watched(
+                id.clone(),
+                watch.clone(),
+                events.clone(),
+            );
+            watches.insert(id, watch);
+            out_slot_for(&mut plans, &index_of, &src).push(outgoing);
+        }
+        for iip in graph.iips() {
+            let tgt = resolver.resolve(&plans, &index_of, &iip.tgt, true);
+            queue_for(&mut plans, &index_of, &tgt)
+                .initial
+                .push(Ip::Data(Payload::from_json(&iip.data)));
+        }
+
+        let mut inports = HashMap::new();
+        let mut outports = HashMap::new();
+        if config.external_ports {
+            let batch = config.default_capacity.min(config.max_batch).max(1);
+            for (name, tgt) in exported_in {
+                let queue = queue_for(&mut plans, &index_of, &tgt);
+                queue.upstreams += 1;
+                let id = EdgeId {
+                    src: PortRef::new("", name.clone()),
+                    tgt,
+                };
+                let watch = Watch::default();
+                let outgoing = Outgoing::new(queue.tx.clone(), batch).watched(
+                    id.clone(),
+                    watch.clone(),
+                    events.clone(),
+                );
+                watches.insert(id, watch);
+                inports.insert(name, GraphInport::new(outgoing, signal.clone()));
+            }
+            for export in &graph.outports {
+                let src = resolver.resolve(&plans, &index_of, &export.target(), false);
+                let (tx, rx) = crossbeam_channel::bounded(config.default_capacity.div_ceil(batch));
+                let id = EdgeId {
+                    src: src.clone(),
+                    tgt: PortRef::new("", export.name.clone()),
+                };
+                let watch = Watch::default();
+                let outgoing =
+                    Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
+                watches.insert(id, watch);
+                out_slot_for(&mut plans, &index_of, &src).push(outgoing);
+                let incoming = Incoming::new(Some(rx), 1, Vec::new());
+                outports.insert(
+                    export.name.clone(),
+                    GraphOutport::new(incoming, signal.clone()),
+                );
+            }
+        }
+
+        let started = Instant::now();
+        let running = Arc::new(AtomicUsize::new(plans.len()));
+        let stop = Arc::new(trigger);
+        events.send(Event::Started, None);
+        if plans.is_empty() {
+            events.send(
+                Event::Finished {
+                    uptime: Duration::ZERO,
+                },
+                None,
+            );
+        }
+        let mut threads = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let node = plan.id.clone();
+            let process = Process::new(plan, &signal, &events, &running, &stop, started);
+            let handle = std::thread::Builder::new()
+                .name(node.clone())
+                .spawn(move || process.run())
+                .map_err(|source| {
+                    stop.trigger();
+                    Error::Spawn { node, source }
+                })?;
+            threads.push(handle);
+        }
+        Ok(Network {
+            stop,
+            events: events_rx,
+            threads,
+            running,
+            watches,
+            inports,
+            outports,
+            started,
+        })
+    }
+
+    /// The network's events. Someone must drain them while the network runs (see
+    /// [`super::events`]); [`Network::wait`] does.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Stops the network: every process waiting in a port operation or a sleep returns
+    /// promptly, and the network ends with [`Event::Stopped`]. Idempotent.
+    pub fn stop(&self) {
+        self.stop.trigger();
+    }
+
+    /// Whether any process is still running.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst) > 0
+    }
+
+    /// How long the network has been running.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Every edge of the network (including those to and from exported ports).
+    pub fn edges(&self) -> Vec<EdgeId> {
+        self.watches.keys().cloned().collect()
+    }
+
+    /// Turns [`Event::Data`] reporting on or off for `edge`; returns whether the edge exists.
+    pub fn watch(&self, edge: &EdgeId, on: bool) -> bool {
+        match self.watches.get(edge) {
+            Some(watch) => {
+                watch.set(on);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Turns [`Event::Data`] reporting on or off for every edge.
+    pub fn watch_all(&self, on: bool) {
+        for watch in self.watches.values() {
+            watch.set(on);
+        }
+    }
+
+    /// Takes the handle that feeds the exported inport `name` (once; `None` afterwards, or if
+    /// there is no such port or exported ports are not wired). Dropping the handle ends the
+    /// stream into that port.
+    pub fn take_inport(&mut self, name: &str) -> Option<GraphInport> {
+        self.inports.remove(name)
+    }
+
+    /// Takes the handle that reads the exported outport `name` (once, like
+    /// [`Network::take_inport`]). Until taken, IPs on that port wait in its queue.
+    pub fn take_outport(&mut self, name: &str) -> Option<GraphOutport> {
+        self.outports.remove(name)
+    }
+
+    /// Ends the stream into every exported inport whose handle was not taken.
+    pub fn close_inports(&mut self) {
+        self.inports.clear();
+    }
+
+    /// Waits until the network finishes or is stopped, collecting errors and output.
+    pub fn wait(mut self) -> Outcome {
+        let mut outcome = Outcome::default();
+        // Untaken outport handles would hold processes back: drain them.
+        self.outports.clear();
+        while let Ok(event) = self.events.recv() {
+            match event {
+                Event::ProcessError { node, message } => outcome.errors.push((node, message)),
+                Event::Output { message, .. } => outcome.output.push(message),
+                Event::Finished { uptime } => {
+                    outcome.uptime = uptime;
+                    break;
+                }
+                Event::Stopped { uptime } => {
+                    outcome.uptime = uptime;
+                    outcome.stopped = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        outcome
+    }
+
+    /// Stops the network and waits up to `timeout` for every process to end; returns whether
+    /// they all did.
+    pub fn stop_and_wait(&mut self, timeout: Duration) -> bool {
+        self.stop();
+        let deadline = Instant::now() + timeout;
+        while self.is_running() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            // Drain events so that no process waits on a full event channel.
+            let _ = self.events.recv_timeout(Duration::from_millis(5));
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        true
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.stop.trigger();
+    }
+}
+
+fn key(index_of: &HashMap<String, usize>, port: &PortRef) -> (usize, String, Option<usize>) {
+    (index_of[&port.process], port.port.clone(), port.index)
+}
+
+fn queue_for<'a>(
+    plans: &'a mut [NodePlan],
+    index_of: &HashMap<String, usize>,
+    port: &PortRef,
+) -> &'a mut InQueue {
+    let plan = &mut plans[index_of[&port.process]];
+    let position = plan
+        .inputs
+        .iter()
+        .position(|q| q.name == port.port && q.index == port.index);
+    match position {
+        Some(i) => &mut plan.inputs[i],
+        None => {
+            // An inport with IIPs only: a queue nobody sends to.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            plan.inputs.push(InQueue {
+                name: port.port.clone(),
+                index: port.index,
+                tx,
+                rx,
+                upstreams: 0,
+                initial: Vec::new(),
+            });
+            let last = plan.inputs.len() - 1;
+            &mut plan.inputs[last]
+        }
+    }
+}
+
+fn out_slot_for<'a>(
+    plans: &'a mut [NodePlan],
+    index_of: &HashMap<String, usize>,
+    port: &PortRef,
+) -> &'a mut Vec<Outgoing> {
+    let plan = &mut plans[index_of[&port.process]];
+    let position = plan
+        .outputs
+        .iter()
+        .position(|s| s.name == port.port && s.index == port.index);
+    let i = match position {
+        Some(i) => i,
+        None => {
+            plan.outputs
+                .push(OutSlot::new(&port.port, port.index, Vec::new()));
+            plan.outputs.len() - 1
+        }
+    };
+    &mut plan.outputs[i].connections
+}
+
+/// Gives port references their declared spelling, and array ports without an index the next
+/// free one (as noflo does).
+#[derive(Default)]
+struct Resolver {
+    next_index: HashMap<(usize, bool, String), usize>,
+}
+
+impl Resolver {
+    fn resolve(
+        &mut self,
+        plans: &[NodePlan],
+        index_of: &HashMap<String, usize>,
+        port: &PortRef,
+        inport: bool,
+    ) -> PortRef {
+        let node = index_of[&port.process];
+        let spec = &plans[node].spec;
+        let decl = if inport {
+            spec.find_inport(&port.port)
+        } else {
+            spec.find_outport(&port.port)
+        };
+        let Some(decl) = decl else {
+            return port.clone();
+        };
+        let next = self
+            .next_index
+            .entry((node, inport, decl.name.clone()))
+            .or_default();
+        let index = match (decl.array, port.index) {
+            (false, _) => None,
+            (true, Some(i)) => {
+                *next = (*next).max(i + 1);
+                Some(i)
+            }
+            (true, None) => {
+                *next += 1;
+                Some(*next - 1)
+            }
+        };
+        PortRef {
+            process: port.process.clone(),
+            port: decl.name.clone(),
+            index,
+        }
+    }
+}
+
+/// One process: its component and context, run on its own thread.
+struct Process {
+    node: String,
+    component: Box<dyn Component>,
+    ctx: ProcessContext,
+    events: EventSender,
+    signal: StopSignal,
+    running: Arc<AtomicUsize>,
+    stop: Arc<StopTrigger>,
+    started: Instant,
+}
+
+impl Process {
+    fn new(
+        plan: NodePlan,
+        signal: &StopSignal,
+        events: &EventSender,
+        running: &Arc<AtomicUsize>,
+        stop: &Arc<StopTrigger>,
+        started: Instant,
+    ) -> Process {
+        let decls = |ports: &[crate::component::PortSpec]| -> Vec<PortDecl> {
+            ports
+                .iter()
+                .map(|p| PortDecl {
+                    name: p.name.clone(),
+                    array: p.array,
+                })
+                .collect()
+        };
+        let inports = plan
+            .inputs
+            .into_iter()
+            .map(|q| {
+                // The process must not hold a sender of its own queue, or it would never end.
+                drop(q.tx);
+                InSlot::new(
+                    &q.name,
+                    q.index,
+                    Incoming::new(Some(q.rx), q.upstreams, q.initial),
+                )
+            })
+            .collect();
+        let ctx = ProcessContext::new(
+            plan.id.clone(),
+            decls(&plan.spec.inports),
+            decls(&plan.spec.outports),
+            inports,
+            plan.outputs,
+            signal.clone(),
+            events.clone(),
+        );
+        Process {
+            node: plan.id,
+            component: plan.component,
+            ctx,
+            events: events.clone(),
+            signal: signal.clone(),
+            running: running.clone(),
+            stop: stop.clone(),
+            started,
+        }
+    }
+
+    fn run(mut self) {
+        tracing::debug!(node = %self.node, "process started");
+        let result = catch_unwind(AssertUnwindSafe(|| self.component.run(&mut self.ctx)));
+        let failure = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) if error.is_quiet() => {
+                tracing::debug!(node = %self.node, "process ended: {error}");
+                None
+            }
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
+        };
+        if let Some(message) = failure {
+            tracing::warn!(node = %self.node, "process error: {message}");
+            self.events.send(
+                Event::ProcessError {
+                    node: self.node.clone(),
+                    message,
+                },
+                Some(&self.signal),
+            );
+        }
+        self.ctx.finish();
+        // Dropping the component and context closes this process's inports upstream.
+        drop(self.component);
+        drop(self.ctx);
+        self.events.send(
+            Event::ProcessEnded {
+                node: self.node.clone(),
+            },
+            Some(&self.signal),
+        );
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let uptime = self.started.elapsed();
+            let last = if self.stop.is_triggered() {
+                Event::Stopped { uptime }
+            } else {
+                Event::Finished { uptime }
+            };
+            self.events.send(last, None);
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}

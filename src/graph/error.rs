@@ -1,0 +1,141 @@
+//! Errors of the graph module.
+
+use std::path::PathBuf;
+
+/// Why a graph could not be read, written or accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The JSON text is not a valid FBP JSON graph.
+    #[error("invalid JSON graph at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `.fbp` text does not parse.
+    #[error("invalid .fbp graph at line {line}, column {column}: {message}")]
+    Fbp {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The graph parsed but is not valid; every problem found is listed.
+    #[error("{}", ValidationError::join(.0))]
+    Invalid(Vec<ValidationError>),
+    /// Reading or writing a graph file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A graph file failed to load; the inner error says why.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// One problem that makes a graph invalid, naming the node, port or edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// Two processes share an id.
+    #[error("duplicate process id '{0}'")]
+    DuplicateNode(String),
+    /// A process names a component the registry does not have.
+    #[error("process '{node}': unknown component '{component}'{}", suggest(.suggestions))]
+    UnknownComponent {
+        /// The process.
+        node: String,
+        /// The component it names.
+        component: String,
+        /// Registered names close to it.
+        suggestions: Vec<String>,
+    },
+    /// A connection or exported port refers to a process that does not exist.
+    #[error("{context}: no process '{node}'")]
+    MissingNode {
+        /// The connection or exported port, described.
+        context: String,
+        /// The process it names.
+        node: String,
+    },
+    /// A connection or exported port names a port the component does not have.
+    #[error("{context}: component '{component}' of process '{node}' has no {direction} '{port}'{}", list_available(.available))]
+    UnknownPort {
+        /// The connection or exported port, described.
+        context: String,
+        /// The process.
+        node: String,
+        /// Its component.
+        component: String,
+        /// `inport` or `outport`.
+        direction: &'static str,
+        /// The port named.
+        port: String,
+        /// The ports of that direction the component has.
+        available: Vec<String>,
+    },
+    /// A connection gives an index to a port that is not an array port.
+    #[error(
+        "{context}: port '{port}' of process '{node}' is not an array port, but index {index} was given"
+    )]
+    IndexOnPlainPort {
+        /// The connection, described.
+        context: String,
+        /// The process.
+        node: String,
+        /// The port.
+        port: String,
+        /// The index given.
+        index: usize,
+    },
+    /// Two exported ports share a name.
+    #[error("duplicate exported {direction} '{name}'")]
+    DuplicateExport {
+        /// `inport` or `outport`.
+        direction: &'static str,
+        /// The exported name.
+        name: String,
+    },
+}
+
+impl ValidationError {
+    fn join(errors: &[ValidationError]) -> String {
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        texts.join("; ")
+    }
+}
+
+fn suggest(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", quoted_list(names))
+    }
+}
+
+fn list_available(names: &[String]) -> String {
+    if names.is_empty() {
+        " (it has none)".to_string()
+    } else {
+        format!(" (it has {})", quoted_list(names))
+    }
+}
+
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    quoted.join(", ")
+}

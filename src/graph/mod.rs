@@ -1,0 +1,28 @@
+//! Graphs: the pure data of a network, before and apart from running it.
+//!
+//! A [`Graph`] holds processes ([`Node`]s, each an instance of a named component), the
+//! [`Connection`]s between their ports (edges, and IIPs that configure a port), the ports the
+//! graph exports to the outside ([`ExportedPort`]), groups, and metadata. It knows nothing of
+//! threads, components' behaviour or the protocol.
+//!
+//! Graphs load from and save to two formats:
+//!
+//! - the FBP JSON graph format as noflo, fbp-graph and noflo-ui use it ([`Graph::from_json`],
+//!   [`Graph::to_json`]); every field survives a load and a save, unknown keys included;
+//! - the `.fbp` text language of the noflo `fbp` package ([`Graph::from_fbp`], [`Graph::to_fbp`]).
+//!
+//! [`load`] picks the format from the file name; [`save`] writes atomically and keeps the
+//! previous file as `.bak`. [`Graph::validate`] checks a graph against the component specs
+//! before it may run.
+
+mod error;
+mod fbp;
+mod file;
+mod json;
+mod model;
+mod validate;
+
+pub use error::{Error, ValidationError};
+pub use file::{Format, load, save};
+pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, PortRef};
+pub use validate::SpecLookup;
