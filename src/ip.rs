@@ -107,6 +107,7 @@ impl Payload {
     }
 
     /// A payload holding a copy of `bytes`.
+    #[inline]
     pub fn copy_from_slice(bytes: &[u8]) -> Payload {
         if bytes.len() <= Self::INLINE_CAPACITY {
             let mut buf = [0; Self::INLINE_CAPACITY];

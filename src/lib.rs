@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod component;
 pub mod engine;
 pub mod graph;

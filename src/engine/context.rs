@@ -212,7 +212,17 @@ impl ProcessContext {
     /// # Errors
     ///
     /// [`ProcessError::Stopped`] when the network stops.
+    #[inline]
     pub fn recv(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        if let Some(ip) = self.inports[port.0].incoming.next_buffered() {
+            return Ok(Some(ip));
+        }
+        self.recv_slow(port)
+    }
+
+    /// [`ProcessContext::recv`] once the current batch is used up.
+    #[cold]
+    fn recv_slow(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
         loop {
             let slot = &mut self.inports[port.0];
             if let Some(ip) = slot.incoming.next_buffered() {
@@ -370,7 +380,20 @@ impl ProcessContext {
     ///
     /// [`ProcessError::Stopped`] when the network stops; [`ProcessError::Closed`] when every
     /// connection of the port has closed downstream.
+    #[inline]
     pub fn send(&mut self, port: OutPort, ip: Ip) -> Result<(), ProcessError> {
+        if let [only] = self.outports[port.0].connections.as_mut_slice() {
+            if let Err(ip) = only.push_if_room(ip) {
+                return self.send_slow(port, ip);
+            }
+            return Ok(());
+        }
+        self.send_slow(port, ip)
+    }
+
+    /// [`ProcessContext::send`] when a batch fills up, or for zero or several connections.
+    #[cold]
+    fn send_slow(&mut self, port: OutPort, ip: Ip) -> Result<(), ProcessError> {
         let slot = &mut self.outports[port.0];
         match slot.connections.as_mut_slice() {
             [] => Ok(()),

@@ -208,6 +208,16 @@ impl Outgoing {
         self.closed
     }
 
+    /// Queues `ip` if that does not fill the batch; otherwise gives it back.
+    #[inline]
+    pub(crate) fn push_if_room(&mut self, ip: Ip) -> Result<(), Ip> {
+        if self.closed || self.batch.len() + 1 >= self.batch_size {
+            return Err(ip);
+        }
+        self.batch.push(ip);
+        Ok(())
+    }
+
     /// Queues `ip`, handing the batch over when full.
     pub(crate) fn push(&mut self, ip: Ip, stop: &StopSignal) -> Result<(), ProcessError> {
         if self.closed {
@@ -230,14 +240,14 @@ impl Outgoing {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-        if let Some((edge, watch, events)) = &self.watch {
-            if watch.is_on() {
-                for ip in &batch {
-                    events.try_send(Event::Data {
-                        edge: edge.clone(),
-                        ip: ip.clone(),
-                    });
-                }
+        if let Some((edge, watch, events)) = &self.watch
+            && watch.is_on()
+        {
+            for ip in &batch {
+                events.try_send(Event::Data {
+                    edge: edge.clone(),
+                    ip: ip.clone(),
+                });
             }
         }
         if !stop.send(&self.tx, Packet::Batch(batch))? {
@@ -283,6 +293,7 @@ impl Incoming {
     }
 
     /// The next buffered IP, without touching the channel.
+    #[inline]
     pub(crate) fn next_buffered(&mut self) -> Option<Ip> {
         self.current.next()
     }

@@ -52,16 +52,23 @@ impl Format {
 ///
 /// [`Error::Io`] if the file cannot be read, [`Error::File`] wrapping the parse error otherwise.
 pub fn load(path: &Path) -> Result<Graph, Error> {
+    load_as(path, Format::from_path(path))
+}
+
+/// Reads a graph file in the given format, whatever its name.
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn load_as(path: &Path, format: Format) -> Result<Graph, Error> {
     let text = fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    Format::from_path(path)
-        .parse(&text)
-        .map_err(|source| Error::File {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })
+    format.parse(&text).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
 }
 
 /// Writes a graph file atomically, in the format its name implies.

@@ -23,6 +23,6 @@ mod model;
 mod validate;
 
 pub use error::{Error, ValidationError};
-pub use file::{Format, load, save};
+pub use file::{Format, load, load_as, save};
 pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, PortRef};
 pub use validate::SpecLookup;

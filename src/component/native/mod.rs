@@ -2,20 +2,55 @@
 //!
 //! One file per component, each with its spec, its behaviour and its tests. [`register_all`]
 //! is the one list of them.
+//!
+//! # Configuration
+//!
+//! Components that need settings (a file name, a pattern, a delay) read them from their own
+//! inports, usually fed by IIPs, before they process anything: the first data IP on such a port
+//! is the setting, and anything after it is ignored. A bad value ends the process with an error
+//! naming the port and the value.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{Component, ComponentSpec, PortSpec, Registry};
+use crate::engine::{OutPort, ProcessContext, ProcessError};
+use crate::ip::{Ip, Payload};
 
+mod collect;
+mod count;
+mod delay;
 mod drop;
+mod filter;
+mod kick;
+mod merge;
 mod output;
+mod read_lines;
 mod repeat;
+mod split;
+mod split_text;
+mod throttle;
+mod write_lines;
+
+#[cfg(test)]
+mod testing;
 
 /// Registers every core component in `registry`.
 pub fn register_all(registry: &Registry) {
     register::<repeat::Repeat>(registry);
     register::<drop::Drop>(registry);
     register::<output::Output>(registry);
+    register::<kick::Kick>(registry);
+    register::<split::Split>(registry);
+    register::<merge::Merge>(registry);
+    register::<count::Count>(registry);
+    register::<collect::Collect>(registry);
+    register::<read_lines::ReadLines>(registry);
+    register::<write_lines::WriteLines>(registry);
+    register::<split_text::SplitText>(registry);
+    register::<filter::Filter>(registry);
+    register::<delay::Delay>(registry);
+    register::<throttle::Throttle>(registry);
 }
 
 /// A native component: a spec, and a way to make a fresh instance for each process.
@@ -40,4 +75,52 @@ fn in_port(description: &str) -> PortSpec {
 /// The usual `out` port: any data.
 fn out_port(description: &str) -> PortSpec {
     PortSpec::new("out", "all", description)
+}
+
+/// Reads the setting on the inport `name`: its first data IP (brackets before it are skipped),
+/// or `None` if the port ends without one (for instance because nothing is connected to it).
+fn read_config(ctx: &mut ProcessContext, name: &str) -> Result<Option<Payload>, ProcessError> {
+    let port = ctx.inport(name)?;
+    while let Some(ip) = ctx.recv(port)? {
+        if let Ip::Data(payload) = ip {
+            return Ok(Some(payload));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads a duration in milliseconds (a number ≥ 0, fractions allowed) from the inport `name`,
+/// or `default` if the port gives none.
+fn read_millis(
+    ctx: &mut ProcessContext,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, ProcessError> {
+    let Some(value) = read_config(ctx, name)? else {
+        return Ok(default);
+    };
+    let text = value.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|ms| *ms >= 0.0)
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        // A duration so long that no clock can count it is refused too.
+        .filter(|duration| Instant::now().checked_add(*duration).is_some())
+        .ok_or_else(|| {
+            ProcessError::failed(format!(
+                "inport '{name}': invalid value '{text}': expected a number of milliseconds (0 or more)"
+            ))
+        })
+}
+
+/// Sends `ip` on `port`; returns `Ok(false)` instead of an error when every connection of the
+/// port has closed downstream, so that a component with several outports can go on with the
+/// others.
+fn try_send(ctx: &mut ProcessContext, port: OutPort, ip: Ip) -> Result<bool, ProcessError> {
+    match ctx.send(port, ip) {
+        Ok(()) => Ok(true),
+        Err(ProcessError::Closed { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
 }

@@ -1,0 +1,235 @@
+//! The `flowd` command line: argument definitions and one function per command.
+//!
+//! Exit codes: 0 on success; 1 when a graph is invalid, a process fails or a command cannot do
+//! its work; 2 for a usage error (reported by clap).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::component::Registry;
+use crate::engine::{Event, Network, NetworkConfig};
+use crate::graph::{self, Format, Graph};
+
+/// The example graph run by `flowd` with no command.
+const EXAMPLE_GRAPH: &str = include_str!("../../examples/hello.fbp");
+
+/// flowd: a Flow-Based Programming runtime.
+///
+/// Runs graphs of processes that exchange information packets over bounded connections.
+/// Without a command, runs a bundled example graph.
+#[derive(Debug, Parser)]
+#[command(name = "flowd", version, about, long_about = None)]
+pub struct Args {
+    /// Log level: error, warn, info, debug, trace, or a tracing filter such as
+    /// `flowd=debug`. Defaults to `warn`.
+    #[arg(long, global = true, env = "FLOWD_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a graph (FBP JSON or .fbp) to completion.
+    ///
+    /// Output of components such as core/Output goes to stdout; process errors go to stderr.
+    /// Exits with 1 if the graph is invalid or any process failed.
+    Run {
+        /// The graph file (`.fbp` for the text language, anything else FBP JSON).
+        graph: PathBuf,
+        /// Default capacity of an edge, in packets.
+        #[arg(long, default_value_t = NetworkConfig::default().default_capacity)]
+        capacity: usize,
+    },
+    /// Check a graph against the registered components without running it.
+    Check {
+        /// The graph file.
+        graph: PathBuf,
+    },
+    /// List the registered components and their ports.
+    Components {
+        /// Print the specs as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a graph in the other format.
+    Convert {
+        /// The graph file.
+        graph: PathBuf,
+        /// The format to print.
+        #[arg(long, value_enum)]
+        to: FormatArg,
+    },
+}
+
+/// A graph format on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// FBP JSON, as noflo and noflo-ui use it.
+    Json,
+    /// The .fbp text language.
+    Fbp,
+}
+
+/// Sets up `tracing` output on stderr from `--log`, `FLOWD_LOG` or `RUST_LOG`.
+pub fn init_logging(args: &Args) {
+    let filter = args
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "warn".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the command the arguments name.
+///
+/// # Errors
+///
+/// Any failure that stops the command, with its context; printed by `main` with `{:#}`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let registry = Registry::with_core();
+    match args.command {
+        None => {
+            let graph = Graph::from_fbp(EXAMPLE_GRAPH).context("the bundled example graph")?;
+            eprintln!("flowd: running the bundled example graph (see `flowd --help` for more)");
+            run_graph(&graph, &registry, NetworkConfig::default())
+        }
+        Some(Command::Run { graph, capacity }) => {
+            let graph = load(&graph)?;
+            let config = NetworkConfig {
+                default_capacity: capacity.max(1),
+                ..NetworkConfig::default()
+            };
+            run_graph(&graph, &registry, config)
+        }
+        Some(Command::Check { graph: path }) => {
+            let graph = load(&path)?;
+            validate(&graph, &registry, &path)?;
+            println!(
+                "{}: ok ({} processes, {} connections)",
+                path.display(),
+                graph.nodes.len(),
+                graph.connections.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Components { json }) => {
+            print_components(&registry, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Convert { graph, to }) => {
+            let graph = load(&graph)?;
+            let format = match to {
+                FormatArg::Json => Format::Json,
+                FormatArg::Fbp => Format::Fbp,
+            };
+            print!("{}", format.render(&graph));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Graph> {
+    Ok(graph::load(path)?)
+}
+
+/// Validates, listing every problem on its own line.
+fn validate(graph: &Graph, registry: &Registry, path: &Path) -> anyhow::Result<()> {
+    match graph.validate(registry) {
+        Ok(()) => Ok(()),
+        Err(graph::Error::Invalid(problems)) => {
+            let lines: Vec<String> = problems.iter().map(|p| format!("\n  - {p}")).collect();
+            anyhow::bail!("{}: invalid graph:{}", path.display(), lines.concat())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn run_graph(
+    graph: &Graph,
+    registry: &Registry,
+    config: NetworkConfig,
+) -> anyhow::Result<ExitCode> {
+    let config = NetworkConfig {
+        external_ports: false,
+        ..config
+    };
+    if let Err(crate::engine::Error::Graph(graph::Error::Invalid(problems))) =
+        graph.validate(registry).map_err(crate::engine::Error::from)
+    {
+        let lines: Vec<String> = problems.iter().map(|p| format!("\n  - {p}")).collect();
+        anyhow::bail!("invalid graph:{}", lines.concat());
+    }
+    let network = Network::start(graph, registry, config).context("cannot start the network")?;
+    let stdout = std::io::stdout();
+    let mut failed = false;
+    for event in network.events().iter() {
+        match event {
+            Event::Output { message, .. } => {
+                let mut out = stdout.lock();
+                // A closed stdout (e.g. `| head`) must not fail the network.
+                let _ = writeln!(out, "{message}");
+            }
+            Event::ProcessError { node, message } => {
+                failed = true;
+                eprintln!("flowd: process '{node}' failed: {message}");
+            }
+            Event::Finished { uptime } | Event::Stopped { uptime } => {
+                tracing::info!("network ended after {uptime:?}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    network.wait();
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_components(registry: &Registry, json: bool) -> anyhow::Result<()> {
+    let specs = registry.specs();
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &specs)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for spec in specs {
+        writeln!(
+            out,
+            "{}  ({})\n    {}",
+            spec.name, spec.icon, spec.description
+        )?;
+        for (label, ports) in [("in ", &spec.inports), ("out", &spec.outports)] {
+            for port in ports {
+                let name = if port.array {
+                    format!("{}[]", port.name)
+                } else {
+                    port.name.clone()
+                };
+                writeln!(
+                    out,
+                    "    {label} {name:<12} {:<8} {}",
+                    port.datatype, port.description
+                )?;
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Shared helpers for the integration tests: test-only components and graph builders.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use flowd::component::Component;
+use flowd::engine::{NetworkConfig, ProcessContext, ProcessError};
+use flowd::graph::PortRef;
+use flowd::{ComponentSpec, Graph, Ip, Network, PortSpec, Registry};
+
+/// `process.port`.
+pub fn port(process: &str, port: &str) -> PortRef {
+    PortRef::new(process, port)
+}
+
+/// Registers `component` under `name` with an `in` and an `out` port (plus `extra_in`).
+pub fn register_fn<F>(registry: &Registry, name: &str, extra_in: &[&str], make: F)
+where
+    F: Fn() -> Box<dyn Component> + Send + Sync + 'static,
+{
+    let mut spec = ComponentSpec::new(name, "a test component")
+        .inport(PortSpec::new("in", "all", "input"))
+        .outport(PortSpec::new("out", "all", "output"));
+    for port in extra_in {
+        spec = spec.inport(PortSpec::new(*port, "all", "extra input"));
+    }
+    registry.register(spec, Arc::new(move |_: &str| Ok(make())));
+}
+
+/// Counters shared between a test and its components.
+#[derive(Default)]
+pub struct Meter {
+    /// IPs a producer has handed to `send` and that `send` accepted.
+    pub produced: AtomicU64,
+    /// IPs a consumer has received.
+    pub consumed: AtomicU64,
+    /// The largest `produced - consumed` seen by the producer.
+    pub max_in_flight: AtomicI64,
+}
+
+/// The core components plus test components:
+/// - `test/Generate`: sends `in` (IIP, a count) data IPs numbered from 0;
+/// - `test/Panic`: panics on its first IP;
+/// - `test/Fail`: returns an error on its first IP;
+/// - `test/Block`: receives nothing and waits forever on `in` (which is never fed);
+/// - `test/Metered`: a producer that sends forever, recording into `meter`;
+/// - `test/SlowSink`: a consumer that sleeps 1 ms per IP, recording into `meter`.
+pub fn registry(meter: Arc<Meter>) -> Registry {
+    let registry = Registry::with_core();
+    register_fn(&registry, "test/Generate", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let input = ctx.inport("in")?;
+            let out = ctx.outport("out")?;
+            let count: u64 = match ctx.recv(input)? {
+                Some(ip) => ip.payload().to_string_lossy().parse().unwrap_or(0),
+                None => 0,
+            };
+            for i in 0..count {
+                ctx.send(out, Ip::data(i.to_string()))?;
+            }
+            Ok(())
+        })
+    });
+    register_fn(&registry, "test/Panic", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let input = ctx.inport("in")?;
+            if ctx.recv(input)?.is_some() {
+                panic!("boom in a component");
+            }
+            Ok(())
+        })
+    });
+    register_fn(&registry, "test/Fail", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let input = ctx.inport("in")?;
+            ctx.recv(input)?;
+            Err(ProcessError::failed("deliberate failure"))
+        })
+    });
+    let producer_meter = meter.clone();
+    register_fn(&registry, "test/Metered", &[], move || {
+        let meter = producer_meter.clone();
+        Box::new(move |ctx: &mut ProcessContext| {
+            let out = ctx.outport("out")?;
+            loop {
+                ctx.send(out, Ip::data("x"))?;
+                let produced = meter.produced.fetch_add(1, Ordering::SeqCst) + 1;
+                let in_flight = produced as i64 - meter.consumed.load(Ordering::SeqCst) as i64;
+                meter.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+            }
+        })
+    });
+    let consumer_meter = meter;
+    register_fn(&registry, "test/SlowSink", &[], move || {
+        let meter = consumer_meter.clone();
+        Box::new(move |ctx: &mut ProcessContext| {
+            let input = ctx.inport("in")?;
+            while ctx.recv(input)?.is_some() {
+                meter.consumed.fetch_add(1, Ordering::SeqCst);
+                ctx.sleep(std::time::Duration::from_micros(200))?;
+            }
+            Ok(())
+        })
+    });
+    registry
+}
+
+/// A registry with the test components and a fresh meter.
+pub fn test_registry() -> Registry {
+    registry(Arc::new(Meter::default()))
+}
+
+/// Starts `graph` on `registry` with default settings.
+pub fn start(graph: &Graph, registry: &Registry) -> Network {
+    Network::start(graph, registry, NetworkConfig::default()).expect("the test graph starts")
+}
+
+/// The text of each data IP, and `<`/`>` for brackets.
+pub fn texts(ips: &[Ip]) -> Vec<String> {
+    ips.iter()
+        .map(|ip| match ip {
+            Ip::Data(p) => p.to_string(),
+            Ip::Open(_) => "<".into(),
+            Ip::Close(_) => ">".into(),
+        })
+        .collect()
+}
