@@ -109,14 +109,7 @@ fn pipeline_graph(ips: u64) -> Graph {
 
 fn flowd_pipeline(registry: &Registry, graph: &Graph) -> Duration {
     let start = Instant::now();
-    let config = NetworkConfig {
-        max_batch: std::env::var("XB")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(128),
-        ..NetworkConfig::default()
-    };
-    let network = Network::start(graph, registry, config)
+    let network = Network::start(graph, registry, NetworkConfig::default())
         .unwrap_or_else(|e| panic!("the bench graph must start: {e}"));
     let outcome = network.wait();
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::edge::{Incoming, Outgoing, StopSignal};
+use super::edge::{Incoming, Outgoing, StopSignal, YIELDS_BEFORE_PARKING};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
 use crate::ip::Ip;
@@ -358,6 +358,15 @@ impl ProcessContext {
         }
         if receivers.is_empty() {
             return Ok(true);
+        }
+        for _ in 0..YIELDS_BEFORE_PARKING {
+            std::thread::yield_now();
+            for (position, rx) in receivers.iter().enumerate() {
+                if let Ok(packet) = rx.try_recv() {
+                    self.inports[owners[position]].incoming.accept(Some(packet));
+                    return Ok(true);
+                }
+            }
         }
         match self.stop.recv_any(&receivers, deadline)? {
             Some((position, packet)) => {

@@ -23,7 +23,8 @@ use crate::ip::{Ip, Payload};
 pub struct NetworkConfig {
     /// The capacity of an edge, in IPs, unless its metadata sets `capacity` (default 1024).
     pub default_capacity: usize,
-    /// The largest batch an edge hands over at once (default 128).
+    /// The largest batch an edge hands over at once (default 1024; an edge's batches are also
+    /// never larger than its capacity).
     pub max_batch: usize,
     /// Whether exported ports are wired to [`GraphInport`]/[`GraphOutport`] handles (default
     /// true). When false, exported inports receive nothing and exported outports discard.
@@ -36,7 +37,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             default_capacity: 1024,
-            max_batch: 128,
+            max_batch: 1024,
             external_ports: true,
             event_capacity: 4096,
         }

@@ -1,0 +1,488 @@
+//! The `flowd` binary end to end: each test runs it as a user would and checks its exit code,
+//! stdout and stderr.
+//!
+//! Every run has the repository root as its working directory (graphs name files relative to
+//! it) and an environment without `FLOWD_LOG` and `RUST_LOG`, so that the caller's logging
+//! settings cannot change what the tests see. Fixtures are in `tests/data/cli/`; the example
+//! graphs in `examples/` are run against the output `examples/README.md` documents.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flowd::Graph;
+use flowd::graph::Connection;
+use serde_json::Value;
+
+/// The repository root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a run of `flowd` gave.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing everything the run printed if it differs.
+    fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "unexpected exit code: {self:#?}");
+        self
+    }
+
+    fn assert_stdout(&self, expected: &str) -> &Self {
+        assert_eq!(self.stdout, expected, "unexpected stdout: {self:#?}");
+        self
+    }
+
+    fn assert_stderr_has(&self, part: &str) -> &Self {
+        assert!(
+            self.stderr.contains(part),
+            "stderr lacks {part:?}: {self:#?}"
+        );
+        self
+    }
+
+    fn assert_stdout_has(&self, part: &str) -> &Self {
+        assert!(
+            self.stdout.contains(part),
+            "stdout lacks {part:?}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// `flowd` with the given arguments, run from the repository root.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flowd"));
+    command
+        .args(args)
+        .current_dir(root())
+        .env_remove("FLOWD_LOG")
+        .env_remove("RUST_LOG");
+    command
+}
+
+fn run_command(mut command: Command) -> Run {
+    let output = command.output().expect("flowd runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn flowd(args: &[&str]) -> Run {
+    run_command(command(args))
+}
+
+/// `lines` joined, each ending in a newline.
+fn lines(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// The graph files in `examples/`, relative to the root, sorted.
+fn example_graphs() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .expect("examples/ exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "fbp" || e == "json"))
+        .map(|path| {
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            format!("examples/{name}")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Each `$ cargo run -- run GRAPH` in a console block of `examples/README.md`, with the output
+/// written under it.
+fn documented_runs() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(root().join("examples/README.md")).expect("a README");
+    let mut runs = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in readme.lines() {
+        if let Some(graph) = line.strip_prefix("$ cargo run -- run ") {
+            current = Some((graph.trim().to_string(), String::new()));
+        } else if line.starts_with("```") {
+            runs.extend(current.take());
+        } else if let Some((_, output)) = &mut current {
+            output.push_str(line);
+            output.push('\n');
+        }
+    }
+    runs
+}
+
+const HELLO: &[&str] = &[
+    "Hello from flowd",
+    "Each line went through two processes and a bounded edge",
+];
+
+#[test]
+fn every_example_runs_with_the_output_its_readme_documents() {
+    let runs = documented_runs();
+    let documented: BTreeSet<&str> = runs.iter().map(|(graph, _)| graph.as_str()).collect();
+    let present = example_graphs();
+    let present: BTreeSet<&str> = present.iter().map(String::as_str).collect();
+    assert_eq!(
+        documented, present,
+        "every example graph has its run documented in examples/README.md, and only those"
+    );
+    for (graph, expected) in &runs {
+        assert!(!expected.is_empty(), "{graph}: no output documented");
+        flowd(&["run", graph])
+            .assert_code(0)
+            .assert_stdout(expected);
+    }
+}
+
+#[test]
+fn the_examples_print_what_they_are_about() {
+    // The README is checked above; this pins the outputs themselves, so that a change to an
+    // example and its README together still shows up here.
+    let expected: &[(&str, &[&str])] = &[
+        ("examples/hello.fbp", HELLO),
+        ("examples/wordcount.fbp", &["69"]),
+        (
+            "examples/collect.json",
+            &[
+                "1",
+                "two",
+                r#"{"three":3}"#,
+                "[4,5]",
+                "true",
+                "42",
+                r#"[1,"two",{"three":3},[4,5],true,42]"#,
+            ],
+        ),
+        ("examples/fanout.fbp", &["apple", "banana", "cherry", "9"]),
+        ("examples/countdown.fbp", &["3", "2", "1", "liftoff!"]),
+    ];
+    for (graph, output) in expected {
+        let run = flowd(&["run", graph]);
+        run.assert_code(0).assert_stdout(&lines(output));
+        assert_eq!(run.stderr, "", "{graph}: nothing on stderr: {run:#?}");
+    }
+}
+
+#[test]
+fn no_command_runs_the_bundled_example() {
+    flowd(&[])
+        .assert_code(0)
+        .assert_stdout(&lines(HELLO))
+        .assert_stderr_has("running the bundled example graph");
+}
+
+#[test]
+fn run_refuses_an_unknown_component_and_suggests_a_name() {
+    let run = flowd(&["run", "tests/data/cli/unknown_component.fbp"]);
+    run.assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has("invalid graph")
+        .assert_stderr_has("process 'Echo': unknown component 'core/Repaet'")
+        .assert_stderr_has("(did you mean 'core/Repeat'?)");
+}
+
+#[test]
+fn run_reports_malformed_json_with_line_and_column() {
+    flowd(&["run", "tests/data/cli/malformed.json"])
+        .assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has("tests/data/cli/malformed.json")
+        .assert_stderr_has("invalid JSON graph at line 4, column 3: trailing comma");
+}
+
+#[test]
+fn run_reports_malformed_fbp_with_line_and_column() {
+    flowd(&["run", "tests/data/cli/malformed.fbp"])
+        .assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has("tests/data/cli/malformed.fbp")
+        .assert_stderr_has("invalid .fbp graph at line 3, column 1:")
+        .assert_stderr_has("node 'IN', which is never given a component");
+}
+
+#[test]
+fn a_missing_graph_file_is_named() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let missing = dir.path().join("no-such-graph.fbp");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    for command in ["run", "check"] {
+        flowd(&[command, missing])
+            .assert_code(1)
+            .assert_stdout("")
+            .assert_stderr_has(&format!("flowd: {missing}: "))
+            .assert_stderr_has("No such file or directory");
+    }
+    flowd(&["convert", missing, "--to", "json"])
+        .assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has(missing);
+}
+
+#[test]
+fn a_failing_process_fails_the_run_but_not_the_others() {
+    flowd(&["run", "tests/data/cli/failing_process.fbp"])
+        .assert_code(1)
+        .assert_stdout(&lines(&["still running"]))
+        .assert_stderr_has(
+            "flowd: process 'Read' failed: cannot read 'tests/data/cli/no-such-file.txt': ",
+        );
+}
+
+#[test]
+fn check_accepts_every_example() {
+    for graph in example_graphs() {
+        let run = flowd(&["check", &graph]);
+        run.assert_code(0)
+            .assert_stdout_has(&format!("{graph}: ok ("));
+        assert_eq!(run.stdout.lines().count(), 1, "{run:#?}");
+    }
+    flowd(&["check", "examples/hello.fbp"])
+        .assert_code(0)
+        .assert_stdout("examples/hello.fbp: ok (2 processes, 3 connections)\n");
+}
+
+#[test]
+fn check_lists_every_problem() {
+    let run = flowd(&["check", "tests/data/cli/invalid.json"]);
+    run.assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has("flowd: tests/data/cli/invalid.json: invalid graph:\n");
+    let problems: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("  - "))
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            "process 'Echo': unknown component 'core/Repaet' (did you mean 'core/Repeat'?)",
+            "duplicate process id 'Show'",
+            "edge Copy.out[0] -> Show.in[1]: port 'in' of process 'Show' is not an array port, \
+             but index 1 was given",
+            "edge Copy.output[1] -> Ghost.in: component 'core/Split' of process 'Copy' has no \
+             outport 'output' (it has 'out')",
+            "edge Copy.output[1] -> Ghost.in: no process 'Ghost'",
+            "exported inport 'IN': no process 'Nobody'",
+        ],
+        "{run:#?}"
+    );
+    flowd(&["check", "tests/data/cli/unknown_component.fbp"])
+        .assert_code(1)
+        .assert_stderr_has("(did you mean 'core/Repeat'?)");
+}
+
+#[test]
+fn components_lists_each_component_with_its_ports() {
+    let run = flowd(&["components"]);
+    run.assert_code(0);
+    let block: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("core/Repeat "))
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(block.len(), 4, "core/Repeat, its description, two ports: {run:#?}");
+    assert_eq!(block[0], "core/Repeat  (forward)");
+    assert_eq!(block[1].trim(), "Forwards every packet unchanged");
+    let words = |line: &str| -> Vec<String> {
+        line.split_whitespace().take(3).map(String::from).collect()
+    };
+    assert_eq!(words(block[2]), ["in", "in", "all"]);
+    assert_eq!(words(block[3]), ["out", "out", "all"]);
+    // Array ports are marked.
+    run.assert_stdout_has("out out[]");
+}
+
+#[test]
+fn components_json_gives_a_name_and_ports_per_spec() {
+    let run = flowd(&["components", "--json"]);
+    run.assert_code(0);
+    let specs: Value = serde_json::from_str(&run.stdout).expect("the output is JSON");
+    let specs = specs.as_array().expect("an array of specs");
+    let mut names = BTreeSet::new();
+    for spec in specs {
+        let name = spec["name"].as_str().expect("every spec has a name");
+        assert!(spec["inports"].is_array(), "{spec}");
+        assert!(spec["outports"].is_array(), "{spec}");
+        names.insert(name.to_string());
+    }
+    for core in [
+        "core/Repeat",
+        "core/Output",
+        "core/ReadLines",
+        "core/Split",
+        "core/Merge",
+    ] {
+        assert!(names.contains(core), "{core} in {names:?}");
+    }
+    let repeat = specs
+        .iter()
+        .find(|spec| spec["name"] == "core/Repeat")
+        .expect("core/Repeat");
+    assert_eq!(repeat["inports"][0]["name"], "in");
+    assert_eq!(repeat["outports"][0]["name"], "out");
+    // The text listing shows the same components.
+    let text = flowd(&["components"]);
+    let listed: BTreeSet<String> = text
+        .stdout
+        .lines()
+        .filter(|line| !line.starts_with(' ') && !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, names);
+}
+
+#[test]
+fn convert_to_json_gives_the_graph_the_fbp_file_reads_to() {
+    let graphs: Vec<String> = example_graphs()
+        .into_iter()
+        .filter(|g| g.ends_with(".fbp"))
+        .collect();
+    assert!(graphs.len() >= 4, "{graphs:?}");
+    for graph in graphs {
+        let run = flowd(&["convert", &graph, "--to", "json"]);
+        run.assert_code(0);
+        let converted = Graph::from_json(&run.stdout)
+            .unwrap_or_else(|e| panic!("{graph}: the output is an FBP JSON graph: {e}"));
+        let loaded = flowd::graph::load(&root().join(&graph)).expect("the example loads");
+        assert_eq!(converted, loaded, "{graph}");
+    }
+}
+
+/// The connections with their metadata left out (`.fbp` cannot express it).
+fn bare_connections(graph: &Graph) -> Vec<Connection> {
+    graph
+        .connections
+        .iter()
+        .cloned()
+        .map(|mut connection| {
+            match &mut connection {
+                Connection::Edge(edge) => edge.metadata = None,
+                Connection::Iip(iip) => iip.metadata = None,
+            }
+            connection
+        })
+        .collect()
+}
+
+#[test]
+fn convert_to_fbp_reads_back_to_the_same_graph() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (graph, output) in [
+        ("tests/data/cli/roundtrip.json", "5\n"),
+        ("examples/collect.json", ""),
+    ] {
+        let run = flowd(&["convert", graph, "--to", "fbp"]);
+        run.assert_code(0);
+        let original = flowd::graph::load(&root().join(graph)).expect("the graph loads");
+        let read_back = Graph::from_fbp(&run.stdout)
+            .unwrap_or_else(|e| panic!("{graph}: the output is .fbp: {e}\n{}", run.stdout));
+        assert_eq!(read_back.nodes, original.nodes, "{graph}");
+        assert_eq!(
+            bare_connections(&read_back),
+            bare_connections(&original),
+            "{graph}"
+        );
+        assert_eq!(read_back.inports, original.inports, "{graph}");
+        assert_eq!(read_back.outports, original.outports, "{graph}");
+
+        // The converted file runs as the original does.
+        let name = Path::new(graph).with_extension("fbp");
+        let converted = dir.path().join(name.file_name().expect("a file name"));
+        std::fs::write(&converted, &run.stdout).expect("written");
+        let converted = converted.to_str().expect("a UTF-8 path");
+        let expected = flowd(&["run", graph]);
+        expected.assert_code(0);
+        if !output.is_empty() {
+            expected.assert_stdout(output);
+        }
+        flowd(&["run", converted])
+            .assert_code(0)
+            .assert_stdout(&expected.stdout);
+    }
+    // Nothing .fbp cannot say is lost from this one.
+    let run = flowd(&["convert", "tests/data/cli/roundtrip.json", "--to", "fbp"]);
+    let original = flowd::graph::load(&root().join("tests/data/cli/roundtrip.json")).unwrap();
+    assert_eq!(Graph::from_fbp(&run.stdout).unwrap(), original);
+}
+
+#[test]
+fn help_describes_the_commands_and_their_arguments() {
+    let run = flowd(&["--help"]);
+    run.assert_code(0);
+    for part in ["Usage: flowd", "run", "check", "components", "convert", "--log"] {
+        run.assert_stdout_has(part);
+    }
+    let run = flowd(&["run", "--help"]);
+    run.assert_code(0);
+    for part in ["Usage: flowd run", "<GRAPH>", "--capacity", ".fbp"] {
+        run.assert_stdout_has(part);
+    }
+    flowd(&["convert", "--help"])
+        .assert_code(0)
+        .assert_stdout_has("--to <TO>")
+        .assert_stdout_has("json")
+        .assert_stdout_has("fbp");
+    flowd(&["--version"])
+        .assert_code(0)
+        .assert_stdout(&format!("flowd {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_usage_error_exits_with_2() {
+    for args in [
+        &["run"][..],
+        &["frobnicate"],
+        &["convert", "examples/hello.fbp"],
+        &["convert", "examples/hello.fbp", "--to", "yaml"],
+        &["run", "--capacity", "lots", "examples/hello.fbp"],
+        &["components", "--yaml"],
+    ] {
+        let run = flowd(args);
+        run.assert_code(2)
+            .assert_stdout("")
+            .assert_stderr_has("error: ")
+            .assert_stderr_has("try '--help'");
+    }
+}
+
+#[test]
+fn logs_go_to_stderr_never_to_stdout() {
+    // Quiet by default.
+    let run = flowd(&["run", "examples/hello.fbp"]);
+    run.assert_code(0).assert_stdout(&lines(HELLO));
+    assert_eq!(run.stderr, "", "{run:#?}");
+
+    let by_flag = flowd(&["--log", "debug", "run", "examples/hello.fbp"]);
+    let by_flag_after = flowd(&["run", "examples/hello.fbp", "--log", "debug"]);
+    let mut by_env = command(&["run", "examples/hello.fbp"]);
+    by_env.env("FLOWD_LOG", "debug");
+    let by_env = run_command(by_env);
+    for run in [by_flag, by_flag_after, by_env] {
+        run.assert_code(0)
+            .assert_stdout(&lines(HELLO))
+            .assert_stderr_has("DEBUG")
+            .assert_stderr_has("process started");
+    }
+}
+
+/// Known bug, see the report: `graph::Error::File` and `graph::Error::Io` print their cause in
+/// their message and also return it as `source()`, so `flowd`'s `{:#}` prints it twice:
+/// `flowd: x.json: invalid JSON graph at line 4, column 3: trailing comma: invalid JSON graph at
+/// line 4, column 3: trailing comma`.
+#[test]
+#[ignore = "known bug in src/graph/error.rs: the cause of a load error is printed twice"]
+fn a_load_error_states_its_cause_once() {
+    let run = flowd(&["run", "tests/data/cli/malformed.json"]);
+    run.assert_code(1);
+    assert_eq!(run.stderr.matches("trailing comma").count(), 1, "{run:#?}");
+}
