@@ -289,12 +289,15 @@ fn components_lists_each_component_with_its_ports() {
         .skip_while(|line| !line.starts_with("core/Repeat "))
         .take_while(|line| !line.is_empty())
         .collect();
-    assert_eq!(block.len(), 4, "core/Repeat, its description, two ports: {run:#?}");
+    assert_eq!(
+        block.len(),
+        4,
+        "core/Repeat, its description, two ports: {run:#?}"
+    );
     assert_eq!(block[0], "core/Repeat  (forward)");
     assert_eq!(block[1].trim(), "Forwards every packet unchanged");
-    let words = |line: &str| -> Vec<String> {
-        line.split_whitespace().take(3).map(String::from).collect()
-    };
+    let words =
+        |line: &str| -> Vec<String> { line.split_whitespace().take(3).map(String::from).collect() };
     assert_eq!(words(block[2]), ["in", "in", "all"]);
     assert_eq!(words(block[3]), ["out", "out", "all"]);
     // Array ports are marked.
@@ -419,7 +422,14 @@ fn convert_to_fbp_reads_back_to_the_same_graph() {
 fn help_describes_the_commands_and_their_arguments() {
     let run = flowd(&["--help"]);
     run.assert_code(0);
-    for part in ["Usage: flowd", "run", "check", "components", "convert", "--log"] {
+    for part in [
+        "Usage: flowd",
+        "run",
+        "check",
+        "components",
+        "convert",
+        "--log",
+    ] {
         run.assert_stdout_has(part);
     }
     let run = flowd(&["run", "--help"]);
@@ -480,7 +490,6 @@ fn logs_go_to_stderr_never_to_stdout() {
 /// `flowd: x.json: invalid JSON graph at line 4, column 3: trailing comma: invalid JSON graph at
 /// line 4, column 3: trailing comma`.
 #[test]
-#[ignore = "known bug in src/graph/error.rs: the cause of a load error is printed twice"]
 fn a_load_error_states_its_cause_once() {
     let run = flowd(&["run", "tests/data/cli/malformed.json"]);
     run.assert_code(1);

@@ -119,3 +119,15 @@ fn an_invalid_graph_never_starts() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unconnected_required_port_is_named() {
+    let text = one_problem(
+        r#"{"processes": {"f": {"component": "core/Filter"}},
+            "connections": [{"data": "x", "tgt": {"process": "f", "port": "in"}}]}"#,
+    );
+    assert_eq!(
+        text,
+        "process 'f': required inport 'pattern' of core/Filter is not connected"
+    );
+}

@@ -80,16 +80,20 @@ pub enum FormatArg {
 
 /// Sets up `tracing` output on stderr from `--log`, `FLOWD_LOG` or `RUST_LOG`.
 pub fn init_logging(args: &Args) {
-    let filter = args
+    use std::io::IsTerminal;
+    let wanted = args
         .log
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "warn".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|error| {
+        eprintln!("flowd: ignoring the log filter '{wanted}' ({error}); using 'warn'");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -106,8 +110,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("flowd: running the bundled example graph (see `flowd --help` for more)");
             run_graph(&graph, &registry, NetworkConfig::default())
         }
-        Some(Command::Run { graph, capacity }) => {
-            let graph = load(&graph)?;
+        Some(Command::Run {
+            graph: path,
+            capacity,
+        }) => {
+            let graph = load(&path)?;
+            validate(&graph, &registry, &path)?;
             let config = NetworkConfig {
                 default_capacity: capacity.max(1),
                 ..NetworkConfig::default()
@@ -135,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 FormatArg::Json => Format::Json,
                 FormatArg::Fbp => Format::Fbp,
             };
-            print!("{}", format.render(&graph));
+            write_stdout(format.render(&graph).as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -166,12 +174,6 @@ fn run_graph(
         external_ports: false,
         ..config
     };
-    if let Err(crate::engine::Error::Graph(graph::Error::Invalid(problems))) =
-        graph.validate(registry).map_err(crate::engine::Error::from)
-    {
-        let lines: Vec<String> = problems.iter().map(|p| format!("\n  - {p}")).collect();
-        anyhow::bail!("invalid graph:{}", lines.concat());
-    }
     let network = Network::start(graph, registry, config).context("cannot start the network")?;
     let stdout = std::io::stdout();
     let mut failed = false;
@@ -201,20 +203,28 @@ fn run_graph(
     })
 }
 
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
 fn print_components(registry: &Registry, json: bool) -> anyhow::Result<()> {
     let specs = registry.specs();
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &specs)?;
-        writeln!(out)?;
-        return Ok(());
+        let mut text = serde_json::to_string_pretty(&specs)?;
+        text.push('\n');
+        return write_stdout(text.as_bytes());
     }
+    let mut text = String::new();
     for spec in specs {
-        writeln!(
-            out,
-            "{}  ({})\n    {}",
+        text.push_str(&format!(
+            "{}  ({})\n    {}\n",
             spec.name, spec.icon, spec.description
-        )?;
+        ));
         for (label, ports) in [("in ", &spec.inports), ("out", &spec.outports)] {
             for port in ports {
                 let name = if port.array {
@@ -222,14 +232,14 @@ fn print_components(registry: &Registry, json: bool) -> anyhow::Result<()> {
                 } else {
                     port.name.clone()
                 };
-                writeln!(
-                    out,
-                    "    {label} {name:<12} {:<8} {}",
+                let required = if port.required { " (required)" } else { "" };
+                text.push_str(&format!(
+                    "    {label} {name:<12} {:<8} {}{required}\n",
                     port.datatype, port.description
-                )?;
+                ));
             }
         }
-        writeln!(out)?;
+        text.push('\n');
     }
-    Ok(())
+    write_stdout(text.as_bytes())
 }

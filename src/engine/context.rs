@@ -192,11 +192,6 @@ impl ProcessContext {
         indexes
     }
 
-    /// Whether anything is connected to `port` (an IIP or an edge).
-    pub fn is_inport_connected(&self, port: InPort) -> bool {
-        !self.inports[port.0].incoming.is_ended()
-    }
-
     /// Whether `port` has at least one connection that is still open downstream.
     pub fn is_outport_connected(&self, port: OutPort) -> bool {
         self.outports[port.0]
@@ -239,6 +234,27 @@ impl ProcessContext {
                 continue;
             }
             self.wait_for(&[port], None)?;
+        }
+    }
+
+    /// Receives the next IP on `port` if one is there now, without waiting; `None` if there is
+    /// none (see [`ProcessContext::is_ended`] to tell end of stream apart).
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn try_recv(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        if self.stop.is_stopped() {
+            return Err(ProcessError::Stopped);
+        }
+        let incoming = &mut self.inports[port.0].incoming;
+        loop {
+            if let Some(ip) = incoming.next_buffered() {
+                return Ok(Some(ip));
+            }
+            if !incoming.poll() {
+                return Ok(None);
+            }
         }
     }
 
@@ -294,7 +310,8 @@ impl ProcessContext {
         ports: &[InPort],
         timeout: Duration,
     ) -> Result<Received, ProcessError> {
-        self.recv_any_until(ports, Some(Instant::now() + timeout))
+        // A timeout too long for the clock means no deadline.
+        self.recv_any_until(ports, Instant::now().checked_add(timeout))
     }
 
     fn recv_any_until(

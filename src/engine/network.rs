@@ -573,7 +573,7 @@ impl Process {
             Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
         };
         if let Some(message) = failure {
-            tracing::warn!(node = %self.node, "process error: {message}");
+            tracing::debug!(node = %self.node, "process error: {message}");
             self.events.send(
                 Event::ProcessError {
                     node: self.node.clone(),

@@ -29,22 +29,20 @@ pub enum Error {
     #[error("{}", ValidationError::join(.0))]
     Invalid(Vec<ValidationError>),
     /// Reading or writing a graph file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause (part of the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// A graph file failed to load; the inner error says why.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     File {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: Box<Error>,
+        /// The cause (part of the message, so not also a `source`).
+        cause: Box<Error>,
     },
 }
 
@@ -101,6 +99,16 @@ pub enum ValidationError {
         port: String,
         /// The index given.
         index: usize,
+    },
+    /// A port the component requires has no edge, IIP or export.
+    #[error("process '{node}': required inport '{port}' of {component} is not connected")]
+    RequiredPortUnconnected {
+        /// The process.
+        node: String,
+        /// Its component.
+        component: String,
+        /// The required port.
+        port: String,
     },
     /// Two exported ports share a name.
     #[error("duplicate exported {direction} '{name}'")]

@@ -61,13 +61,13 @@ pub fn load(path: &Path) -> Result<Graph, Error> {
 ///
 /// As [`load`].
 pub fn load_as(path: &Path, format: Format) -> Result<Graph, Error> {
-    let text = fs::read_to_string(path).map_err(|source| Error::Io {
+    let text = fs::read_to_string(path).map_err(|cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    format.parse(&text).map_err(|source| Error::File {
+    format.parse(&text).map_err(|cause| Error::File {
         path: path.to_path_buf(),
-        source: Box::new(source),
+        cause: Box::new(cause),
     })
 }
 
@@ -82,9 +82,9 @@ pub fn load_as(path: &Path, format: Format) -> Result<Graph, Error> {
 /// [`Error::Io`] naming the file that could not be written.
 pub fn save(graph: &Graph, path: &Path) -> Result<(), Error> {
     let text = Format::from_path(path).render(graph);
-    write_atomically(path, text.as_bytes()).map_err(|source| Error::Io {
+    write_atomically(path, text.as_bytes()).map_err(|cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

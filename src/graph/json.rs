@@ -25,8 +25,8 @@ impl Graph {
     /// the wrong type, a connection that is neither an edge nor an IIP.
     pub fn from_json(text: &str) -> Result<Graph, Error> {
         let raw: RawGraph = serde_json::from_str(text).map_err(|e| Error::Json {
-            line: e.line(),
-            column: e.column(),
+            line: e.line().max(1),
+            column: e.column().max(1),
             message: strip_position(&e.to_string()),
         })?;
         Ok(raw.into_graph())
@@ -148,6 +148,7 @@ fn group_to_json(group: &Group) -> Value {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(expecting = "an FBP JSON graph (an object with processes and connections)")]
 struct RawGraph {
     #[serde(rename = "caseSensitive", default)]
     case_sensitive: Option<bool>,
@@ -219,6 +220,7 @@ impl RawGraph {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(expecting = "a process (an object with a component)")]
 struct RawNode {
     component: String,
     #[serde(default)]
@@ -228,6 +230,7 @@ struct RawNode {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(expecting = "an exported port (an object with process and port)")]
 struct RawExport {
     process: String,
     port: String,
@@ -240,6 +243,7 @@ struct RawExport {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(expecting = "a group (an object with name and nodes)")]
 struct RawGroup {
     name: String,
     #[serde(default)]
@@ -251,6 +255,7 @@ struct RawGroup {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(expecting = "a port reference (an object with process and port)")]
 struct RawPortRef {
     process: String,
     port: String,

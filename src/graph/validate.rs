@@ -126,6 +126,26 @@ impl Graph {
             }
         }
         errors.extend(duplicates);
+        for node in &self.nodes {
+            let Some(spec) = specs.get(node.id.as_str()) else {
+                continue;
+            };
+            for port in spec.inports.iter().filter(|p| p.required) {
+                let feeds = |target: &PortRef| {
+                    target.process == node.id && target.port.eq_ignore_ascii_case(&port.name)
+                };
+                let fed = self.edges().any(|e| feeds(&e.tgt))
+                    || self.iips().any(|i| feeds(&i.tgt))
+                    || self.inports.iter().any(|p| feeds(&p.target()));
+                if !fed {
+                    errors.push(ValidationError::RequiredPortUnconnected {
+                        node: node.id.clone(),
+                        component: spec.name.clone(),
+                        port: port.name.clone(),
+                    });
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -114,6 +114,12 @@ pub(super) fn write(graph: &Graph) -> String {
     let (before, inline) = nodes.split_at(first_inline);
 
     let mut out = std::mem::take(&mut w.head);
+    if !w.omitted.is_empty() {
+        out.push_str("# flowd: left out, as .fbp cannot express it:\n");
+        for what in &w.omitted {
+            out.push_str(&format!("#   {what}\n"));
+        }
+    }
     let section = |out: &mut String, lines: Vec<String>| {
         if !lines.is_empty() {
             if !out.is_empty() {
@@ -164,8 +170,9 @@ pub(super) fn write(graph: &Graph) -> String {
 
 #[derive(Default)]
 struct Writer {
-    /// Annotations, then the comments on what was left out.
+    /// Annotations.
     head: String,
+    /// What .fbp cannot express, listed in a comment after the annotations.
     omitted: Vec<String>,
     exports: Vec<String>,
 }
@@ -182,11 +189,6 @@ impl Writer {
                 }
             })
             .collect();
-        if self.omitted.is_empty() {
-            self.head
-                .push_str("# flowd: left out, as .fbp cannot express it:\n");
-        }
-        self.head.push_str(&format!("#   {what}\n"));
         self.omitted.push(what);
     }
 
