@@ -186,13 +186,7 @@ impl Network {
                 src: src.clone(),
                 tgt: tgt.clone(),
             };
-            let watch = Watch::default();
-            let outgoing = Outgoing::new(queue.tx.clone(), batch).watched(
-                id.clone(),
-                watch.clone(),
-                events.clone(),
-            );
-            watches.insert(id, watch);
+            let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch);
             out_slot_for(&mut plans, &index_of, &src).push(outgoing);
         }
         for iip in graph.iips() {
@@ -213,13 +207,7 @@ impl Network {
                     src: PortRef::new("", name.clone()),
                     tgt,
                 };
-                let watch = Watch::default();
-                let outgoing = Outgoing::new(queue.tx.clone(), batch).watched(
-                    id.clone(),
-                    watch.clone(),
-                    events.clone(),
-                );
-                watches.insert(id, watch);
+                let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch);
                 inports.insert(name, GraphInport::new(outgoing, signal.clone()));
             }
             for export in &graph.outports {
@@ -229,10 +217,7 @@ impl Network {
                     src: src.clone(),
                     tgt: PortRef::new("", export.name.clone()),
                 };
-                let watch = Watch::default();
-                let outgoing =
-                    Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
-                watches.insert(id, watch);
+                let outgoing = watched(&mut watches, &events, id, tx, batch);
                 out_slot_for(&mut plans, &index_of, &src).push(outgoing);
                 let incoming = Incoming::new(Some(rx), 1, Vec::new());
                 outports.insert(
@@ -392,6 +377,20 @@ impl Drop for Network {
     fn drop(&mut self) {
         self.stop.trigger();
     }
+}
+
+/// The sending end of an edge, registered so that it can be watched.
+fn watched(
+    watches: &mut HashMap<EdgeId, Watch>,
+    events: &EventSender,
+    id: EdgeId,
+    tx: Sender<Packet>,
+    batch: usize,
+) -> Outgoing {
+    let watch = Watch::default();
+    let outgoing = Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
+    watches.insert(id, watch);
+    outgoing
 }
 
 fn key(index_of: &HashMap<String, usize>, port: &PortRef) -> (usize, String, Option<usize>) {

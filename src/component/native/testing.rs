@@ -91,3 +91,21 @@ pub(super) fn close(label: &str) -> Ip {
 pub(super) fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
 }
+
+/// Asserts that `component` refuses to start without its required setting `setting`, and that
+/// a setting port that is connected but ends without a value is a process error naming it.
+pub(super) fn assert_required_setting(component: &str, setting: &str) {
+    let graph = through(component, &[]);
+    let invalid = graph
+        .validate(&Registry::with_core())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(invalid.contains(&format!("'{setting}'")), "{invalid}");
+    let mut graph = through(component, &[]);
+    graph.add_node("nothing", "core/Repeat");
+    graph.add_edge(port("nothing", "out"), port("c", setting));
+    let errors = run_with_input(&graph, vec![data("x")]).errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].1.contains(&format!("'{setting}'")), "{errors:?}");
+}

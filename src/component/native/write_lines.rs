@@ -133,24 +133,6 @@ mod tests {
 
     #[test]
     fn a_missing_file_setting_is_an_error() {
-        // Refused before it runs...
-        let graph = through("core/WriteLines", &[]);
-        let invalid = graph.validate(&crate::Registry::with_core());
-        assert!(
-            invalid
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-                .contains("'file'"),
-            "{invalid:?}"
-        );
-        // ...and, if the port is connected but ends without a value, a process error.
-        let mut graph = through("core/WriteLines", &[]);
-        graph.add_node("nothing", "core/Repeat");
-        graph.add_edge(port("nothing", "out"), port("c", "file"));
-        let errors = run_with_input(&graph, vec![data("x")]).errors;
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].1.contains("'file'"), "{errors:?}");
+        assert_required_setting("core/WriteLines", "file");
     }
 }
