@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod external;
 mod network;
+mod process;
 
 pub use context::{InPort, OutPort, ProcessContext, Received};
 pub use error::{Error, ProcessError};

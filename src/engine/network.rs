@@ -1,7 +1,6 @@
 //! A running network: one thread per process, joined by bounded batched edges.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -9,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::context::{InSlot, OutSlot, PortDecl, ProcessContext};
-use super::edge::{Incoming, Outgoing, Packet, StopSignal, StopTrigger, Watch, stop_signal};
+use super::context::OutSlot;
+use super::edge::{Incoming, Outgoing, Packet, StopTrigger, Watch, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
-use crate::component::{Component, ComponentSpec, Registry};
+use super::process::{InQueue, NodePlan, Process};
+use crate::component::Registry;
 use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
 
@@ -71,24 +71,6 @@ pub struct Network {
     inports: HashMap<String, GraphInport>,
     outports: HashMap<String, GraphOutport>,
     started: Instant,
-}
-
-/// The queue of one inport (or array index) while the network is being built.
-struct InQueue {
-    name: String,
-    index: Option<usize>,
-    tx: Sender<Packet>,
-    rx: Receiver<Packet>,
-    upstreams: usize,
-    initial: Vec<Ip>,
-}
-
-struct NodePlan {
-    id: String,
-    spec: ComponentSpec,
-    component: Box<dyn Component>,
-    inputs: Vec<InQueue>,
-    outputs: Vec<OutSlot>,
 }
 
 impl Network {
@@ -492,123 +474,5 @@ impl Resolver {
             port: decl.name.clone(),
             index,
         }
-    }
-}
-
-/// One process: its component and context, run on its own thread.
-struct Process {
-    node: String,
-    component: Box<dyn Component>,
-    ctx: ProcessContext,
-    events: EventSender,
-    signal: StopSignal,
-    running: Arc<AtomicUsize>,
-    stop: Arc<StopTrigger>,
-    started: Instant,
-}
-
-impl Process {
-    fn new(
-        plan: NodePlan,
-        signal: &StopSignal,
-        events: &EventSender,
-        running: &Arc<AtomicUsize>,
-        stop: &Arc<StopTrigger>,
-        started: Instant,
-    ) -> Process {
-        let decls = |ports: &[crate::component::PortSpec]| -> Vec<PortDecl> {
-            ports
-                .iter()
-                .map(|p| PortDecl {
-                    name: p.name.clone(),
-                    array: p.array,
-                })
-                .collect()
-        };
-        let inports = plan
-            .inputs
-            .into_iter()
-            .map(|q| {
-                // The process must not hold a sender of its own queue, or it would never end.
-                drop(q.tx);
-                InSlot::new(
-                    &q.name,
-                    q.index,
-                    Incoming::new(Some(q.rx), q.upstreams, q.initial),
-                )
-            })
-            .collect();
-        let ctx = ProcessContext::new(
-            plan.id.clone(),
-            decls(&plan.spec.inports),
-            decls(&plan.spec.outports),
-            inports,
-            plan.outputs,
-            signal.clone(),
-            events.clone(),
-        );
-        Process {
-            node: plan.id,
-            component: plan.component,
-            ctx,
-            events: events.clone(),
-            signal: signal.clone(),
-            running: running.clone(),
-            stop: stop.clone(),
-            started,
-        }
-    }
-
-    fn run(mut self) {
-        tracing::debug!(node = %self.node, "process started");
-        let result = catch_unwind(AssertUnwindSafe(|| self.component.run(&mut self.ctx)));
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) if error.is_quiet() => {
-                tracing::debug!(node = %self.node, "process ended: {error}");
-                None
-            }
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
-        };
-        if let Some(message) = failure {
-            tracing::debug!(node = %self.node, "process error: {message}");
-            self.events.send(
-                Event::ProcessError {
-                    node: self.node.clone(),
-                    message,
-                },
-                Some(&self.signal),
-            );
-        }
-        self.ctx.finish();
-        // Dropping the component and context closes this process's inports upstream.
-        drop(self.component);
-        drop(self.ctx);
-        self.events.send(
-            Event::ProcessEnded {
-                node: self.node.clone(),
-            },
-            Some(&self.signal),
-        );
-        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let uptime = self.started.elapsed();
-            let last = if self.stop.is_triggered() {
-                Event::Stopped { uptime }
-            } else {
-                Event::Finished { uptime }
-            };
-            self.events.send(last, None);
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
     }
 }
