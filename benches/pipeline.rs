@@ -86,7 +86,7 @@ fn registry() -> Registry {
         .outport(PortSpec::new("out", "all", "The packets"));
     registry.register(
         spec,
-        Arc::new(|_: &str| Ok(Box::new(Generate) as Box<dyn Component>)),
+        Arc::new(|_: &flowd::component::NodeInfo<'_>| Ok(Box::new(Generate) as Box<dyn Component>)),
     );
     registry
 }

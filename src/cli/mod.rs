@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::component::Registry;
+use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use crate::engine::{Event, Network, NetworkConfig};
 use crate::graph::{self, Format, Graph};
 
@@ -28,6 +32,26 @@ pub struct Args {
     /// `flowd=debug`. Defaults to `warn`.
     #[arg(long, global = true, env = "FLOWD_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// Register every WebAssembly component (`*.wasm`) in DIR; new and changed files are
+    /// picked up while flowd runs. May be given several times.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub components: Vec<PathBuf>,
+
+    /// A JSON policy granting WebAssembly components more than the sandbox's defaults:
+    /// `{"components": {"lib/Name": GRANTS}, "nodes": {"node-id": GRANTS}}`, where GRANTS is
+    /// `{"memory_mib": 128, "cpu_ms": 10000, "dirs": [{"host": "/data", "write": false}],
+    /// "env": ["LANG"]}`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Where compiled WebAssembly is cached [default: $XDG_CACHE_HOME/flowd/wasm].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile WebAssembly components afresh instead of using the cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 
     /// What to do.
     #[command(subcommand)]
@@ -103,7 +127,9 @@ pub fn init_logging(args: &Args) {
 ///
 /// Any failure that stops the command, with its context; printed by `main` with `{:#}`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let registry = Registry::with_core();
+    let registry = Arc::new(Registry::with_core());
+    let watch = matches!(args.command, None | Some(Command::Run { .. }));
+    let _watchers = load_components(&args, &registry, watch)?;
     match args.command {
         None => {
             let graph = Graph::from_fbp(EXAMPLE_GRAPH).context("the bundled example graph")?;
@@ -147,6 +173,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Sets up the WebAssembly host and registers the components of every `--components` DIR;
+/// files that fail to load are reported and skipped.
+fn load_components(
+    args: &Args,
+    registry: &Arc<Registry>,
+    watch: bool,
+) -> anyhow::Result<Vec<ComponentDir>> {
+    if args.components.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut config = WasmConfig {
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir
+                .clone()
+                .or_else(WasmConfig::default_cache_dir)
+        },
+        trust_graph_grants: true,
+        ..WasmConfig::default()
+    };
+    if let Some(policy) = &args.policy {
+        config.read_policy(policy).map_err(anyhow::Error::msg)?;
+    }
+    let host = WasmHost::new(config).map_err(anyhow::Error::msg)?;
+    let mut watchers = Vec::new();
+    for dir in &args.components {
+        let report = if watch {
+            let (watcher, report) =
+                ComponentDir::watch(host.clone(), registry.clone(), dir, Duration::from_secs(1))
+                    .map_err(anyhow::Error::msg)?;
+            watchers.push(watcher);
+            report
+        } else {
+            ComponentDir::load_once(host.clone(), registry.clone(), dir)
+                .map_err(anyhow::Error::msg)?
+        };
+        for error in report.failed {
+            eprintln!("flowd: warning: skipped {error}");
+        }
+        tracing::info!("{} components from {}", report.loaded.len(), dir.display());
+    }
+    Ok(watchers)
 }
 
 fn load(path: &Path) -> anyhow::Result<Graph> {

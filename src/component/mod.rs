@@ -23,8 +23,9 @@
 pub mod native;
 mod registry;
 mod spec;
+pub mod wasm;
 
-pub use registry::{ComponentFactory, Registry};
+pub use registry::{ComponentFactory, NodeInfo, Registry};
 pub use spec::{ComponentSpec, PortSpec};
 
 use crate::engine::{ProcessContext, ProcessError};

@@ -6,8 +6,20 @@ use std::sync::{Arc, RwLock};
 use super::{Component, ComponentSpec};
 use crate::graph::SpecLookup;
 
-/// Creates a component instance for a process (the argument is the process id).
-pub type ComponentFactory = Arc<dyn Fn(&str) -> Result<Box<dyn Component>, String> + Send + Sync>;
+/// Creates a component instance for a process.
+pub type ComponentFactory =
+    Arc<dyn Fn(&NodeInfo<'_>) -> Result<Box<dyn Component>, String> + Send + Sync>;
+
+/// The process a component instance is made for.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeInfo<'a> {
+    /// The process id in its graph.
+    pub id: &'a str,
+    /// The graph's name, if it has one.
+    pub graph: Option<&'a str>,
+    /// The process's metadata in the graph, if any.
+    pub metadata: Option<&'a crate::graph::Object>,
+}
 
 #[derive(Clone)]
 struct Entry {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::edge::{Incoming, Outgoing, StopSignal, YIELDS_BEFORE_PARKING};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
-use crate::ip::Ip;
+use crate::ip::{Ip, Payload};
 
 /// A handle to one inport (or one index of an array inport) of the running process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -256,6 +256,24 @@ impl ProcessContext {
                 return Ok(None);
             }
         }
+    }
+
+    /// Reads the setting on the inport `name`: its first data IP (brackets before it are
+    /// skipped), or `None` if the port ends without one (for instance when nothing is
+    /// connected). Settings usually come as IIPs.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such inport; [`ProcessError::Stopped`] when the
+    /// network stops.
+    pub fn read_config(&mut self, name: &str) -> Result<Option<Payload>, ProcessError> {
+        let port = self.inport(name)?;
+        while let Some(ip) = self.recv(port)? {
+            if let Ip::Data(payload) = ip {
+                return Ok(Some(payload));
+            }
+        }
+        Ok(None)
     }
 
     /// Receives up to `max` IPs from `port` into `out`, waiting until there is at least one;
@@ -507,6 +525,47 @@ impl ProcessContext {
         );
     }
 
+    /// A handle that reports output lines for this process from anywhere (e.g. a guest's
+    /// captured standard output).
+    pub(crate) fn output_sink(&self) -> OutputSink {
+        OutputSink {
+            node: self.node.clone(),
+            events: self.events.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// A context with no ports, outside any network (events go nowhere, waits end at once):
+    /// for calling a guest's `describe`.
+    pub(crate) fn detached(node: &str) -> ProcessContext {
+        let (_trigger, stop) = super::edge::stop_signal();
+        let (events, _) = EventSender::new(1);
+        ProcessContext::new(
+            node.to_string(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            stop,
+            events,
+        )
+    }
+
+    /// Moves the context out, leaving an empty one (no ports) in its place; the WebAssembly
+    /// host keeps the real one in its store while a guest runs.
+    pub(crate) fn take(&mut self) -> ProcessContext {
+        let empty = ProcessContext::new(
+            self.node.clone(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            self.stop.clone(),
+            self.events.clone(),
+        );
+        std::mem::replace(self, empty)
+    }
+
     /// Flushes every output and announces end of stream on each connection.
     pub(crate) fn finish(&mut self) {
         for slot in &mut self.outports {
@@ -568,4 +627,25 @@ fn find_array_decl(
         )));
     }
     Ok(decl.name.clone())
+}
+
+/// Reports output lines for one process; see [`ProcessContext::output_sink`].
+#[derive(Clone)]
+pub(crate) struct OutputSink {
+    node: String,
+    events: EventSender,
+    stop: StopSignal,
+}
+
+impl OutputSink {
+    /// Reports one line of output.
+    pub(crate) fn line(&self, message: String) {
+        self.events.send(
+            Event::Output {
+                node: self.node.clone(),
+                message,
+            },
+            Some(&self.stop),
+        );
+    }
 }

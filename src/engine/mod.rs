@@ -35,6 +35,7 @@ mod external;
 mod network;
 mod process;
 
+pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received};
 pub use error::{Error, ProcessError};
 pub use events::{EdgeId, Event};

@@ -98,7 +98,12 @@ impl Network {
                     component: node.component.clone(),
                     message: "component not registered".into(),
                 })?;
-            let component = factory(&node.id).map_err(|message| Error::Instantiate {
+            let info = crate::component::NodeInfo {
+                id: &node.id,
+                graph: graph.name(),
+                metadata: node.metadata.as_ref(),
+            };
+            let component = factory(&info).map_err(|message| Error::Instantiate {
                 node: node.id.clone(),
                 component: node.component.clone(),
                 message,

@@ -24,5 +24,5 @@ mod validate;
 
 pub use error::{Error, ValidationError};
 pub use file::{Format, load, load_as, save};
-pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, PortRef};
+pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, Object, PortRef};
 pub use validate::SpecLookup;

@@ -25,7 +25,10 @@ where
     for port in extra_in {
         spec = spec.inport(PortSpec::new(*port, "all", "extra input"));
     }
-    registry.register(spec, Arc::new(move |_: &str| Ok(make())));
+    registry.register(
+        spec,
+        Arc::new(move |_: &flowd::component::NodeInfo<'_>| Ok(make())),
+    );
 }
 
 /// Counters shared between a test and its components.

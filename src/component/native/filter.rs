@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use super::{NativeComponent, read_config, try_send};
+use super::{NativeComponent, try_send};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::Ip;
@@ -38,7 +38,7 @@ impl NativeComponent for Filter {
 
 impl Component for Filter {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let Some(pattern) = read_config(ctx, "pattern")? else {
+        let Some(pattern) = ctx.read_config("pattern")? else {
             return Err(ProcessError::failed("inport 'pattern': no pattern given"));
         };
         let pattern = pattern.to_string_lossy();

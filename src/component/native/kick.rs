@@ -1,6 +1,6 @@
 //! `core/Kick`: sends a configured packet each time it is kicked.
 
-use super::{NativeComponent, out_port, read_config};
+use super::{NativeComponent, out_port};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::{Ip, Payload};
@@ -34,7 +34,9 @@ impl NativeComponent for Kick {
 
 impl Component for Kick {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let packet = read_config(ctx, "data")?.unwrap_or_else(|| Payload::from("null"));
+        let packet = ctx
+            .read_config("data")?
+            .unwrap_or_else(|| Payload::from("null"));
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         while let Some(ip) = ctx.recv(input)? {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{Component, ComponentSpec, PortSpec, Registry};
 use crate::engine::{OutPort, ProcessContext, ProcessError};
-use crate::ip::{Ip, Payload};
+use crate::ip::Ip;
 
 mod collect;
 mod count;
@@ -63,7 +63,9 @@ pub trait NativeComponent: Component + Default + 'static {
 pub fn register<C: NativeComponent>(registry: &Registry) {
     registry.register(
         C::spec(),
-        Arc::new(|_node: &str| Ok(Box::new(C::default()) as Box<dyn Component>)),
+        Arc::new(|_: &crate::component::NodeInfo<'_>| {
+            Ok(Box::new(C::default()) as Box<dyn Component>)
+        }),
     );
 }
 
@@ -77,18 +79,6 @@ fn out_port(description: &str) -> PortSpec {
     PortSpec::new("out", "all", description)
 }
 
-/// Reads the setting on the inport `name`: its first data IP (brackets before it are skipped),
-/// or `None` if the port ends without one (for instance because nothing is connected to it).
-fn read_config(ctx: &mut ProcessContext, name: &str) -> Result<Option<Payload>, ProcessError> {
-    let port = ctx.inport(name)?;
-    while let Some(ip) = ctx.recv(port)? {
-        if let Ip::Data(payload) = ip {
-            return Ok(Some(payload));
-        }
-    }
-    Ok(None)
-}
-
 /// Reads a duration in milliseconds (a number ≥ 0, fractions allowed) from the inport `name`,
 /// or `default` if the port gives none.
 fn read_millis(
@@ -96,7 +86,7 @@ fn read_millis(
     name: &str,
     default: Duration,
 ) -> Result<Duration, ProcessError> {
-    let Some(value) = read_config(ctx, name)? else {
+    let Some(value) = ctx.read_config(name)? else {
         return Ok(default);
     };
     let text = value.to_string_lossy();

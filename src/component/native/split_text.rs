@@ -1,6 +1,6 @@
 //! `core/SplitText`: splits the text of each data IP on a separator.
 
-use super::{NativeComponent, read_config};
+use super::NativeComponent;
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::{Ip, Payload};
@@ -33,7 +33,9 @@ impl NativeComponent for SplitText {
 
 impl Component for SplitText {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let separator = read_config(ctx, "separator")?.unwrap_or_else(|| Payload::from("\n"));
+        let separator = ctx
+            .read_config("separator")?
+            .unwrap_or_else(|| Payload::from("\n"));
         if separator.is_empty() {
             return Err(ProcessError::failed(
                 "inport 'separator': invalid value '': the separator must not be empty",

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use super::{NativeComponent, out_port, read_config, try_send};
+use super::{NativeComponent, out_port, try_send};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::Ip;
@@ -35,7 +35,7 @@ impl NativeComponent for WriteLines {
 
 impl Component for WriteLines {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let Some(name) = read_config(ctx, "file")? else {
+        let Some(name) = ctx.read_config("file")? else {
             return Err(ProcessError::failed("inport 'file': no file name given"));
         };
         let name = name.to_string_lossy().into_owned();

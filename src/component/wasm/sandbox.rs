@@ -1,0 +1,469 @@
+//! The sandbox of a guest: limits, grants, and what the guest's WASI sees.
+//!
+//! A guest gets nothing by default: no files, no network, no environment variables, standard
+//! input closed, 64 MiB of memory, and at most 5 s of running without calling the host. Its
+//! standard output and standard error are captured line by line as output of its process.
+//! [`Grants`] add to this, per component or per node, from the operator's policy file or the
+//! graph's node metadata.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use wasmtime::ResourceLimiter;
+
+use crate::engine::OutputSink;
+
+/// Memory a guest may use unless granted more.
+pub const DEFAULT_MEMORY_MIB: u64 = 64;
+/// How long a guest may run without calling the host unless granted more.
+pub const DEFAULT_CPU_MS: u64 = 5_000;
+/// How often running guests are checked (stop requests, the CPU limit).
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What a guest is allowed beyond the defaults. Every field is optional; later grants (a node's)
+/// override earlier ones (its component's) field by field, and lists add up.
+///
+/// As JSON (in a policy file, or under `grants` in a node's metadata):
+///
+/// ```json
+/// { "memory_mib": 128, "cpu_ms": 10000,
+///   "dirs": [{"host": "/srv/data", "guest": "/data", "write": false}],
+///   "env": ["LANG", "MODE=fast"] }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Memory limit in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    /// Longest time in milliseconds the guest may run without calling the host.
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
+    /// Host directories the guest may open.
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables: `NAME` passes the runtime's value, `NAME=value` sets one.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// A host directory made visible to a guest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (default: the same path).
+    #[serde(default)]
+    pub guest: Option<String>,
+    /// Whether the guest may write (default: read only).
+    #[serde(default)]
+    pub write: bool,
+}
+
+impl Grants {
+    /// These grants with `later` applied on top.
+    pub fn merged(mut self, later: &Grants) -> Grants {
+        self.memory_mib = later.memory_mib.or(self.memory_mib);
+        self.cpu_ms = later.cpu_ms.or(self.cpu_ms);
+        self.dirs.extend(later.dirs.iter().cloned());
+        self.env.extend(later.env.iter().cloned());
+        self
+    }
+
+    /// Whether nothing beyond the defaults is granted.
+    pub fn is_empty(&self) -> bool {
+        *self == Grants::default()
+    }
+
+    /// The memory limit in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        let mib = self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB);
+        usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// The CPU limit.
+    pub fn cpu_limit(&self) -> Duration {
+        Duration::from_millis(self.cpu_ms.unwrap_or(DEFAULT_CPU_MS))
+    }
+
+    /// One line for logs and `flowd check`: what is granted beyond the defaults.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(mib) = self.memory_mib {
+            parts.push(format!("memory {mib} MiB"));
+        }
+        if let Some(ms) = self.cpu_ms {
+            parts.push(format!("cpu {ms} ms"));
+        }
+        for dir in &self.dirs {
+            let mode = if dir.write { "rw" } else { "ro" };
+            let guest = dir
+                .guest
+                .clone()
+                .unwrap_or_else(|| dir.host.display().to_string());
+            parts.push(format!("dir {} as {guest} ({mode})", dir.host.display()));
+        }
+        for env in &self.env {
+            parts.push(format!("env {}", env.split('=').next().unwrap_or(env)));
+        }
+        if parts.is_empty() {
+            "nothing beyond the defaults".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The WASI context these grants allow, with standard output and error captured.
+    pub(crate) fn wasi(
+        &self,
+        stdout: OutputCapture,
+        stderr: OutputCapture,
+    ) -> Result<wasmtime_wasi::WasiCtx, String> {
+        let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+        builder.stdout(stdout).stderr(stderr);
+        for dir in &self.dirs {
+            let perms = if dir.write {
+                wasmtime_wasi::FsPerms::ReadWrite
+            } else {
+                wasmtime_wasi::FsPerms::ReadOnly
+            };
+            let guest = dir
+                .guest
+                .clone()
+                .unwrap_or_else(|| dir.host.display().to_string());
+            builder
+                .preopened_dir(&dir.host, &guest, perms)
+                .map_err(|e| format!("cannot grant directory {}: {e}", dir.host.display()))?;
+        }
+        for env in &self.env {
+            match env.split_once('=') {
+                Some((name, value)) => {
+                    builder.env(name, value);
+                }
+                None => {
+                    if let Ok(value) = std::env::var(env) {
+                        builder.env(env, value);
+                    }
+                }
+            }
+        }
+        Ok(builder.build())
+    }
+}
+
+/// Why the host stopped a guest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Violation {
+    /// The network is stopping.
+    #[error("the network is stopping")]
+    Stopped,
+    /// The guest ran too long without calling the host.
+    #[error("ran for more than {} ms without calling the host (its CPU limit); stopped", .0.as_millis())]
+    Cpu(Duration),
+    /// The guest asked for more memory than it may have.
+    #[error("exceeded its memory limit of {limit} MiB (asked for {asked} MiB)")]
+    Memory {
+        /// The limit in MiB.
+        limit: u64,
+        /// What it asked for, in MiB.
+        asked: u64,
+    },
+}
+
+/// Enforces the memory limit; a refused growth traps with [`Violation::Memory`].
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> MemoryLimiter {
+        MemoryLimiter { limit }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Err(wasmtime::Error::new(Violation::Memory {
+                limit: (self.limit >> 20) as u64,
+                asked: desired.div_ceil(1 << 20) as u64,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Tracks whether a running guest calls the host, for the CPU limit.
+pub(crate) struct Watchdog {
+    /// Bumped by every host call.
+    pub(crate) host_calls: u64,
+    seen_calls: u64,
+    idle_ticks: u64,
+    max_idle_ticks: u64,
+    limit: Duration,
+}
+
+impl Watchdog {
+    pub(crate) fn new(limit: Duration) -> Watchdog {
+        let ticks = limit.as_millis() / EPOCH_TICK.as_millis().max(1);
+        Watchdog {
+            host_calls: 0,
+            seen_calls: 0,
+            idle_ticks: 0,
+            max_idle_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).max(1),
+            limit,
+        }
+    }
+
+    /// Called on every epoch tick while the guest runs: decides whether it may go on.
+    pub(crate) fn tick(&mut self, stopping: bool) -> Result<(), Violation> {
+        if stopping {
+            return Err(Violation::Stopped);
+        }
+        if self.host_calls != self.seen_calls {
+            self.seen_calls = self.host_calls;
+            self.idle_ticks = 0;
+            return Ok(());
+        }
+        self.idle_ticks += 1;
+        if self.idle_ticks > self.max_idle_ticks {
+            return Err(Violation::Cpu(self.limit));
+        }
+        Ok(())
+    }
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] on a thread of its own, until dropped.
+pub(crate) struct Ticker {
+    done: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    pub(crate) fn start(engine: wasmtime::Engine) -> Ticker {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name("flowd-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!("cannot start the epoch thread: {error}; guests cannot be preempted");
+        }
+        Ticker { done }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A guest's standard output or error, turned into output lines of its process.
+#[derive(Clone)]
+pub(crate) struct OutputCapture {
+    inner: Arc<Mutex<CaptureState>>,
+}
+
+struct CaptureState {
+    sink: Option<OutputSink>,
+    stream: &'static str,
+    node: String,
+    partial: Vec<u8>,
+    last_line: Option<String>,
+}
+
+/// A line longer than this is emitted in pieces, so a guest cannot grow host memory without
+/// bound by never ending a line.
+const MAX_LINE: usize = 64 * 1024;
+
+impl OutputCapture {
+    pub(crate) fn new(sink: Option<OutputSink>, node: &str, stream: &'static str) -> Self {
+        OutputCapture {
+            inner: Arc::new(Mutex::new(CaptureState {
+                sink,
+                stream,
+                node: node.to_string(),
+                partial: Vec::new(),
+                last_line: None,
+            })),
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        let Ok(mut state) = self.inner.lock() else {
+            return;
+        };
+        state.partial.extend_from_slice(bytes);
+        while let Some(end) = state.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = state.partial.drain(..=end).collect();
+            state.emit(&line[..line.len() - 1]);
+        }
+        if state.partial.len() > MAX_LINE {
+            let line = std::mem::take(&mut state.partial);
+            state.emit(&line);
+        }
+    }
+
+    /// Emits what is left of an unfinished last line.
+    pub(crate) fn finish(&self) {
+        if let Ok(mut state) = self.inner.lock()
+            && !state.partial.is_empty()
+        {
+            let line = std::mem::take(&mut state.partial);
+            state.emit(&line);
+        }
+    }
+
+    /// The last line written, if any (the usual place of a panic message).
+    pub(crate) fn last_line(&self) -> Option<String> {
+        self.inner.lock().ok().and_then(|s| s.last_line.clone())
+    }
+}
+
+impl CaptureState {
+    fn emit(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .to_string();
+        tracing::info!(node = %self.node, stream = self.stream, "{text}");
+        if let Some(sink) = &self.sink {
+            sink.line(text.clone());
+        }
+        self.last_line = Some(text);
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for OutputCapture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for OutputCapture {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for OutputCapture {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), wasmtime_wasi::p2::StreamError> {
+        OutputCapture::write(self, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), wasmtime_wasi::p2::StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, wasmtime_wasi::p2::StreamError> {
+        Ok(MAX_LINE)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for OutputCapture {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for OutputCapture {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        OutputCapture::write(&self, buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.finish();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_grants_override_and_add() {
+        let component = Grants {
+            memory_mib: Some(128),
+            env: vec!["A".into()],
+            ..Grants::default()
+        };
+        let node = Grants {
+            cpu_ms: Some(100),
+            env: vec!["B=1".into()],
+            ..Grants::default()
+        };
+        let merged = component.merged(&node);
+        assert_eq!(merged.memory_mib, Some(128));
+        assert_eq!(merged.cpu_ms, Some(100));
+        assert_eq!(merged.env, vec!["A", "B=1"]);
+        assert_eq!(
+            merged.describe(),
+            "memory 128 MiB, cpu 100 ms, env A, env B"
+        );
+    }
+
+    #[test]
+    fn the_watchdog_allows_a_guest_that_calls_the_host() {
+        let mut dog = Watchdog::new(Duration::from_millis(30));
+        for _ in 0..100 {
+            dog.host_calls += 1;
+            assert!(dog.tick(false).is_ok());
+        }
+        assert!(dog.tick(false).is_ok());
+        assert!(dog.tick(false).is_ok());
+        assert!(dog.tick(false).is_ok());
+        assert_eq!(
+            dog.tick(false),
+            Err(Violation::Cpu(Duration::from_millis(30)))
+        );
+        assert_eq!(dog.tick(true), Err(Violation::Stopped));
+    }
+
+    #[test]
+    fn unknown_grant_fields_are_refused() {
+        let parsed: Result<Grants, _> = serde_json::from_str(r#"{"memory": 5}"#);
+        assert!(parsed.is_err());
+    }
+}
