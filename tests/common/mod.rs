@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: test-only components and graph builders.
 #![allow(dead_code)]
 
+pub mod wasm;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 

@@ -368,7 +368,7 @@ impl Component for WasmProcess {
                 Some(Violation::Stopped) => Err(ProcessError::Stopped),
                 _ => Err(ProcessError::Failed(explain_trap(
                     &error,
-                    stderr.last_line(),
+                    stderr.last_words(),
                 ))),
             },
         }
@@ -376,7 +376,7 @@ impl Component for WasmProcess {
 }
 
 /// A one-line account of why a guest call failed.
-fn explain_trap(error: &wasmtime::Error, last_stderr: Option<String>) -> String {
+fn explain_trap(error: &wasmtime::Error, last_words: Option<String>) -> String {
     if let Some(violation) = error.downcast_ref::<Violation>() {
         return violation.to_string();
     }
@@ -384,8 +384,8 @@ fn explain_trap(error: &wasmtime::Error, last_stderr: Option<String>) -> String 
         Some(trap) => format!("trapped: {trap}"),
         None => format!("failed: {}", error.root_cause()),
     };
-    if let Some(line) = last_stderr.filter(|l| !l.trim().is_empty()) {
-        message.push_str(&format!(" (last line on stderr: {line})"));
+    if let Some(words) = last_words {
+        message.push_str(&format!("; its stderr ended with: {words}"));
     }
     message
 }

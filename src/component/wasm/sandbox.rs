@@ -292,7 +292,8 @@ struct CaptureState {
     stream: &'static str,
     node: String,
     partial: Vec<u8>,
-    last_line: Option<String>,
+    /// The last few lines, to explain a trap.
+    recent: std::collections::VecDeque<String>,
 }
 
 /// A line longer than this is emitted in pieces, so a guest cannot grow host memory without
@@ -307,7 +308,7 @@ impl OutputCapture {
                 stream,
                 node: node.to_string(),
                 partial: Vec::new(),
-                last_line: None,
+                recent: std::collections::VecDeque::new(),
             })),
         }
     }
@@ -337,9 +338,19 @@ impl OutputCapture {
         }
     }
 
-    /// The last line written, if any (the usual place of a panic message).
-    pub(crate) fn last_line(&self) -> Option<String> {
-        self.inner.lock().ok().and_then(|s| s.last_line.clone())
+    /// The last two lines written, skipping hints such as Rust's `note: run with
+    /// RUST_BACKTRACE=1`: where a panic message is.
+    pub(crate) fn last_words(&self) -> Option<String> {
+        let state = self.inner.lock().ok()?;
+        let lines: Vec<&str> = state
+            .recent
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+            .collect();
+        let start = lines.len().saturating_sub(2);
+        let words = lines[start..].join(" ");
+        (!words.is_empty()).then_some(words)
     }
 }
 
@@ -352,7 +363,10 @@ impl CaptureState {
         if let Some(sink) = &self.sink {
             sink.line(text.clone());
         }
-        self.last_line = Some(text);
+        if self.recent.len() == 4 {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(text);
     }
 }
 

@@ -1,0 +1,80 @@
+//! Loading: the compilation cache, and a watched directory picking up changes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::wasm::{components_dir, hostile_dir};
+use flowd::Registry;
+use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
+
+#[test]
+fn compiled_code_is_cached_on_disk() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = || WasmConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..WasmConfig::default()
+    };
+    let file = components_dir().join("text_uppercase.wasm");
+    WasmHost::new(config()).expect("host").load(&file).expect("loads");
+    let entries = walk(cache.path());
+    assert!(entries > 0, "nothing was cached");
+    // A second host (a second start of flowd) loads from the cache and adds nothing.
+    WasmHost::new(config()).expect("host").load(&file).expect("loads");
+    assert_eq!(walk(cache.path()), entries);
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_watched_directory_picks_up_new_changed_and_removed_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = WasmHost::new(WasmConfig {
+        cache_dir: Some(common::wasm::cache_dir()),
+        ..WasmConfig::default()
+    })
+    .expect("host");
+    let registry = Arc::new(Registry::with_core());
+    let (_watcher, report) =
+        ComponentDir::watch(host, registry.clone(), dir.path(), Duration::from_millis(50))
+            .expect("watches");
+    assert!(report.loaded.is_empty());
+
+    let file = dir.path().join("component.wasm");
+    std::fs::copy(components_dir().join("text_uppercase.wasm"), &file).expect("copied");
+    eventually("the new file is registered", || registry.spec("text/Uppercase").is_some());
+
+    // Replaced by another component under the same file name.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::copy(hostile_dir().join("hostile_print.wasm"), &file).expect("copied");
+    eventually("the changed file is registered", || {
+        registry.spec("hostile/Print").is_some() && registry.spec("text/Uppercase").is_none()
+    });
+
+    std::fs::remove_file(&file).expect("removed");
+    eventually("the removed file is unregistered", || registry.spec("hostile/Print").is_none());
+}

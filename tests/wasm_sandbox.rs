@@ -1,0 +1,231 @@
+//! The sandbox: each hostile guest fails alone, with a clear error; grants open exactly what
+//! they name.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::port;
+use common::wasm::{hostile_dir, host, registry_with};
+use flowd::component::wasm::{DirGrant, Grants, LoadError};
+use flowd::engine::{NetworkConfig, Outcome};
+use flowd::{Graph, Network, Registry};
+use serde_json::json;
+
+/// A graph of `component` with `iip` on its `in`, its `out` shown, and a bystander process
+/// that must finish whatever the guest does.
+fn hostile_graph(component: &str, iip: serde_json::Value) -> Graph {
+    let mut graph = Graph::new("hostile");
+    graph.add_node("guest", component);
+    graph.add_iip(iip, port("guest", "in"));
+    graph.add_node("show", "core/Output");
+    if matches!(component, "hostile/ReadFile" | "hostile/ReadEnv") {
+        graph.add_edge(port("guest", "out"), port("show", "in"));
+    }
+    graph.add_node("bystander", "core/Output");
+    graph.add_iip(json!("bystander done"), port("bystander", "in"));
+    graph
+}
+
+fn run(registry: &Registry, graph: &Graph) -> Outcome {
+    Network::start(graph, registry, NetworkConfig::default())
+        .expect("starts")
+        .wait()
+}
+
+fn guest_error(outcome: &Outcome) -> String {
+    assert!(outcome.output.contains(&"bystander done".to_string()), "{outcome:?}");
+    assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
+    assert_eq!(outcome.errors[0].0, "guest");
+    outcome.errors[0].1.clone()
+}
+
+fn cpu(ms: u64) -> Grants {
+    Grants {
+        cpu_ms: Some(ms),
+        ..Grants::default()
+    }
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_its_cpu_limit() {
+    let registry = registry_with(&host(&[("hostile/Spin", cpu(200))]), &[&hostile_dir()]);
+    let outcome = run(&registry, &hostile_graph("hostile/Spin", json!("go")));
+    let error = guest_error(&outcome);
+    assert!(error.contains("without calling the host"), "{error}");
+    assert!(error.contains("200 ms"), "{error}");
+}
+
+#[test]
+fn a_memory_bomb_hits_its_memory_limit() {
+    let grants = Grants {
+        memory_mib: Some(16),
+        ..Grants::default()
+    };
+    let registry = registry_with(&host(&[("hostile/MemoryBomb", grants)]), &[&hostile_dir()]);
+    let outcome = run(&registry, &hostile_graph("hostile/MemoryBomb", json!("go")));
+    let error = guest_error(&outcome);
+    assert!(error.contains("memory limit of 16 MiB"), "{error}");
+}
+
+#[test]
+fn a_panic_is_a_trap_with_the_panic_message() {
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let outcome = run(&registry, &hostile_graph("hostile/Panic", json!("go")));
+    let error = guest_error(&outcome);
+    assert!(error.starts_with("trapped"), "{error}");
+    assert!(error.contains("panicked"), "{error}");
+}
+
+#[test]
+fn an_unreachable_instruction_is_a_trap() {
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let outcome = run(&registry, &hostile_graph("hostile/Trap", json!("go")));
+    let error = guest_error(&outcome);
+    assert!(error.contains("unreachable"), "{error}");
+}
+
+#[test]
+fn files_are_closed_without_a_grant_and_readable_with_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "the secret").expect("written");
+    let graph = hostile_graph("hostile/ReadFile", json!(secret.display().to_string()));
+
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let error = guest_error(&run(&registry, &graph));
+    assert!(error.contains("secret.txt"), "{error}");
+
+    let grants = Grants {
+        dirs: vec![DirGrant {
+            host: dir.path().to_path_buf(),
+            guest: None,
+            write: false,
+        }],
+        ..Grants::default()
+    };
+    let registry = registry_with(&host(&[("hostile/ReadFile", grants)]), &[&hostile_dir()]);
+    let outcome = run(&registry, &graph);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert!(outcome.output.contains(&"the secret".to_string()), "{outcome:?}");
+}
+
+#[test]
+fn a_directory_grant_in_node_metadata_works_when_graph_grants_are_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("f.txt"), "from metadata").expect("written");
+    let mut graph = hostile_graph(
+        "hostile/ReadFile",
+        json!(dir.path().join("f.txt").display().to_string()),
+    );
+    graph.nodes[0].metadata = json!({"grants": {"dirs": [{"host": dir.path()}]}})
+        .as_object()
+        .cloned();
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let outcome = run(&registry, &graph);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert!(outcome.output.contains(&"from metadata".to_string()));
+}
+
+#[test]
+fn the_environment_is_empty_without_a_grant() {
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe { std::env::set_var("FLOWD_TEST_SECRET", "hunter2") };
+    let graph = hostile_graph("hostile/ReadEnv", json!("FLOWD_TEST_SECRET"));
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let error = guest_error(&run(&registry, &graph));
+    assert!(error.contains("not set"), "{error}");
+
+    let grants = Grants {
+        env: vec!["FLOWD_TEST_SECRET".into()],
+        ..Grants::default()
+    };
+    let registry = registry_with(&host(&[("hostile/ReadEnv", grants)]), &[&hostile_dir()]);
+    let outcome = run(&registry, &graph);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert!(outcome.output.contains(&"hunter2".to_string()));
+}
+
+#[test]
+fn stdout_and_stderr_become_output_of_the_process() {
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let outcome = run(&registry, &hostile_graph("hostile/Print", json!("printed")));
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    let printed = outcome.output.iter().filter(|l| l.contains("printed")).count();
+    assert_eq!(printed, 2, "{:?}", outcome.output);
+}
+
+#[test]
+fn stop_ends_a_spinning_guest_promptly() {
+    let registry = registry_with(&host(&[("hostile/Spin", cpu(600_000))]), &[&hostile_dir()]);
+    let mut graph = Graph::new("spin");
+    graph.add_node("guest", "hostile/Spin");
+    graph.add_iip(json!("go"), port("guest", "in"));
+    let mut network = Network::start(&graph, &registry, NetworkConfig::default()).expect("starts");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(network.is_running());
+    let stopping = Instant::now();
+    assert!(network.stop_and_wait(Duration::from_secs(2)), "the guest still spins");
+    eprintln!("a spinning guest stopped in {:?}", stopping.elapsed());
+}
+
+fn load_error(file: &Path) -> LoadError {
+    match host(&[]).load(file) {
+        Ok(_) => panic!("{} must not load", file.display()),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("text.wasm");
+    std::fs::write(&file, "definitely not wasm").expect("written");
+    let error = load_error(&file);
+    assert!(matches!(error, LoadError::NotWasm { .. }), "{error}");
+    assert!(error.to_string().contains("not a WebAssembly file"));
+}
+
+#[test]
+fn a_core_module_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("core.wasm");
+    std::fs::write(&file, b"\0asm\x01\0\0\0").expect("written");
+    let error = load_error(&file);
+    assert!(matches!(error, LoadError::CoreModule { .. }), "{error}");
+    assert!(error.to_string().contains("wasm-tools component new"));
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let error = load_error(&hostile_dir().join("hostile_other_world.wasm"));
+    assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");
+}
+
+#[test]
+fn a_truncated_component_is_refused() {
+    let bytes = std::fs::read(hostile_dir().join("hostile_print.wasm")).expect("built");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("cut.wasm");
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).expect("written");
+    let error = load_error(&file);
+    assert!(matches!(error, LoadError::Invalid { .. }), "{error}");
+}
+
+#[test]
+fn a_bad_file_in_a_component_directory_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("bad.wasm"), "nope").expect("written");
+    std::fs::copy(
+        hostile_dir().join("hostile_print.wasm"),
+        dir.path().join("print.wasm"),
+    )
+    .expect("copied");
+    let registry = std::sync::Arc::new(Registry::with_core());
+    let report = flowd::component::wasm::ComponentDir::load_once(host(&[]), registry.clone(), dir.path())
+        .expect("readable");
+    assert_eq!(report.loaded, vec!["hostile/Print"]);
+    assert_eq!(report.failed.len(), 1);
+    assert!(registry.spec("hostile/Print").is_some());
+}
