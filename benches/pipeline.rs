@@ -11,18 +11,18 @@
 //! After the run, a summary prints the medians, in IPs/s, and the ratio flowd / baseline.
 //! Run: `cargo bench --bench pipeline`.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{STAGES, median_ns, pipeline, registry, run};
 use criterion::{Criterion, Throughput, criterion_group};
-use flowd::component::Component;
-use flowd::engine::{NetworkConfig, ProcessContext, ProcessError};
+use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
-use flowd::{ComponentSpec, Graph, Ip, Network, Payload, PortSpec, Registry};
+use flowd::{Graph, Ip, Network};
 
 /// IPs per measured run.
 const IPS: u64 = 1_000_000;
-const STAGES: usize = 4;
 
 fn crossbeam_baseline(ips: u64) -> Duration {
     let start = Instant::now();
@@ -57,65 +57,6 @@ fn crossbeam_baseline(ips: u64) -> Duration {
     start.elapsed()
 }
 
-/// `bench/Generate`: sends `count` (IIP) data IPs with 8-byte payloads.
-struct Generate;
-
-impl Component for Generate {
-    fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let count_port = ctx.inport("count")?;
-        let out = ctx.outport("out")?;
-        let count: u64 = match ctx.recv(count_port)? {
-            Some(ip) => ip
-                .payload()
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ProcessError::failed("count must be a number"))?,
-            None => 0,
-        };
-        for i in 0..count {
-            ctx.send(out, Ip::Data(Payload::copy_from_slice(&i.to_le_bytes())))?;
-        }
-        Ok(())
-    }
-}
-
-fn registry() -> Registry {
-    let registry = Registry::with_core();
-    let spec = ComponentSpec::new("bench/Generate", "Sends `count` 8-byte packets")
-        .inport(PortSpec::new("count", "int", "How many"))
-        .outport(PortSpec::new("out", "all", "The packets"));
-    registry.register(
-        spec,
-        Arc::new(|_: &flowd::component::NodeInfo<'_>| Ok(Box::new(Generate) as Box<dyn Component>)),
-    );
-    registry
-}
-
-fn pipeline_graph(ips: u64) -> Graph {
-    let mut graph = Graph::new("pipeline");
-    graph.add_node("gen", "bench/Generate");
-    graph.add_iip(serde_json::json!(ips), PortRef::new("gen", "count"));
-    let mut previous = "gen".to_string();
-    for stage in 0..STAGES {
-        let id = format!("repeat{stage}");
-        graph.add_node(&id, "core/Repeat");
-        graph.add_edge(PortRef::new(&previous, "out"), PortRef::new(&id, "in"));
-        previous = id;
-    }
-    graph.add_node("sink", "core/Drop");
-    graph.add_edge(PortRef::new(&previous, "out"), PortRef::new("sink", "in"));
-    graph
-}
-
-fn flowd_pipeline(registry: &Registry, graph: &Graph) -> Duration {
-    let start = Instant::now();
-    let network = Network::start(graph, registry, NetworkConfig::default())
-        .unwrap_or_else(|e| panic!("the bench graph must start: {e}"));
-    let outcome = network.wait();
-    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
-    start.elapsed()
-}
-
 fn latency_graph() -> Graph {
     let mut graph = Graph::new("latency");
     for stage in 0..STAGES {
@@ -134,7 +75,7 @@ fn latency_graph() -> Graph {
 
 fn bench_throughput(c: &mut Criterion) {
     let registry = registry();
-    let graph = pipeline_graph(IPS);
+    let graph = pipeline("core/Repeat", IPS, 8);
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(IPS));
     group.sample_size(15);
@@ -143,7 +84,7 @@ fn bench_throughput(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| crossbeam_baseline(IPS)).sum())
     });
     group.bench_function("flowd_repeat", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| flowd_pipeline(&registry, &graph)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
     });
     group.finish();
 }
@@ -169,15 +110,6 @@ fn bench_latency(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_throughput, bench_latency);
-
-/// Reads a median (ns per iteration) from criterion's report.
-fn median_ns(group: &str, bench: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{group}/{bench}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value["median"]["point_estimate"].as_f64()
-}
 
 fn main() {
     benches();

@@ -35,7 +35,7 @@ names=()
 for arg in "$@"; do
     case "$arg" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,14p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $arg" ;;
         *) names+=("$arg") ;;
     esac

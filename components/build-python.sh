@@ -5,8 +5,9 @@
 #
 # Uses componentize-py (pinned below) from a venv under target/components/python/, made on the
 # first run. A component is rebuilt only when its sources, the WIT, this script or the
-# componentize-py version changed; --force rebuilds anyway. The bindings for editors and tests
-# are generated into target/components/python/bindings/.
+# componentize-py version changed; --force rebuilds anyway. The bindings, for editors and for
+# the unit tests in components/python/tests/<name>/ (run natively, before componentizing), are
+# generated into target/components/python/bindings/.
 set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
@@ -29,7 +30,7 @@ names=()
 for arg in "$@"; do
     case "$arg" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $arg" ;;
         *) names+=("$arg") ;;
     esac

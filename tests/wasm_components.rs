@@ -13,7 +13,12 @@ fn registry() -> std::sync::Arc<Registry> {
 }
 
 /// Runs `component` (configured by `config` IIPs) on `ips` fed into its `in`, showing `out`.
-fn through(registry: &Registry, component: &str, config: &[(&str, serde_json::Value)], ips: Vec<Ip>) -> Vec<String> {
+fn through(
+    registry: &Registry,
+    component: &str,
+    config: &[(&str, serde_json::Value)],
+    ips: Vec<Ip>,
+) -> Vec<String> {
     let mut graph = Graph::new("wasm-test");
     graph.add_node("c", component);
     graph.add_node("show", "core/Output");
@@ -36,10 +41,20 @@ fn through(registry: &Registry, component: &str, config: &[(&str, serde_json::Va
 #[test]
 fn every_example_component_is_registered_with_its_ports() {
     let registry = registry();
-    for name in ["text/Uppercase", "json/Field", "stats/Aggregate", "route/ByPattern"] {
-        let spec = registry.spec(name).unwrap_or_else(|| panic!("{name} is registered"));
+    for name in [
+        "text/Uppercase",
+        "json/Field",
+        "stats/Aggregate",
+        "route/ByPattern",
+    ] {
+        let spec = registry
+            .spec(name)
+            .unwrap_or_else(|| panic!("{name} is registered"));
         assert!(!spec.description.is_empty());
-        assert!(spec.find_inport("in").is_some(), "{name} has an inport 'in'");
+        assert!(
+            spec.find_inport("in").is_some(),
+            "{name} has an inport 'in'"
+        );
     }
 }
 
@@ -50,7 +65,12 @@ fn uppercase_transforms_text_and_keeps_brackets() {
         &registry,
         "text/Uppercase",
         &[],
-        vec![Ip::open(""), Ip::data("hello"), Ip::data("wörld"), Ip::close("")],
+        vec![
+            Ip::open(""),
+            Ip::data("hello"),
+            Ip::data("wörld"),
+            Ip::close(""),
+        ],
     );
     assert_eq!(out, vec!["<", "HELLO", "WöRLD", ">"]);
 }
@@ -62,7 +82,10 @@ fn json_field_extracts_a_path() {
         &registry,
         "json/Field",
         &[("path", json!("a.b.1"))],
-        vec![Ip::data(r#"{"a": {"b": [10, {"c": true}]}}"#), Ip::data(r#"{"a": {"b": [1, 2]}}"#)],
+        vec![
+            Ip::data(r#"{"a": {"b": [10, {"c": true}]}}"#),
+            Ip::data(r#"{"a": {"b": [1, 2]}}"#),
+        ],
     );
     assert_eq!(out, vec![r#"{"c":true}"#, "2"]);
 }

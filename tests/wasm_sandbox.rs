@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::port;
-use common::wasm::{hostile_dir, host, registry_with};
+use common::wasm::{host, hostile_dir, registry_with};
 use flowd::component::wasm::{DirGrant, Grants, LoadError};
 use flowd::engine::{NetworkConfig, Outcome};
 use flowd::{Graph, Network, Registry};
@@ -35,7 +35,10 @@ fn run(registry: &Registry, graph: &Graph) -> Outcome {
 }
 
 fn guest_error(outcome: &Outcome) -> String {
-    assert!(outcome.output.contains(&"bystander done".to_string()), "{outcome:?}");
+    assert!(
+        outcome.output.contains(&"bystander done".to_string()),
+        "{outcome:?}"
+    );
     assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
     assert_eq!(outcome.errors[0].0, "guest");
     outcome.errors[0].1.clone()
@@ -108,7 +111,10 @@ fn files_are_closed_without_a_grant_and_readable_with_one() {
     let registry = registry_with(&host(&[("hostile/ReadFile", grants)]), &[&hostile_dir()]);
     let outcome = run(&registry, &graph);
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
-    assert!(outcome.output.contains(&"the secret".to_string()), "{outcome:?}");
+    assert!(
+        outcome.output.contains(&"the secret".to_string()),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -152,7 +158,11 @@ fn stdout_and_stderr_become_output_of_the_process() {
     let registry = registry_with(&host(&[]), &[&hostile_dir()]);
     let outcome = run(&registry, &hostile_graph("hostile/Print", json!("printed")));
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
-    let printed = outcome.output.iter().filter(|l| l.contains("printed")).count();
+    let printed = outcome
+        .output
+        .iter()
+        .filter(|l| l.contains("printed"))
+        .count();
     assert_eq!(printed, 2, "{:?}", outcome.output);
 }
 
@@ -166,7 +176,10 @@ fn stop_ends_a_spinning_guest_promptly() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(network.is_running());
     let stopping = Instant::now();
-    assert!(network.stop_and_wait(Duration::from_secs(2)), "the guest still spins");
+    assert!(
+        network.stop_and_wait(Duration::from_secs(2)),
+        "the guest still spins"
+    );
     eprintln!("a spinning guest stopped in {:?}", stopping.elapsed());
 }
 
@@ -223,8 +236,9 @@ fn a_bad_file_in_a_component_directory_does_not_stop_the_others() {
     )
     .expect("copied");
     let registry = std::sync::Arc::new(Registry::with_core());
-    let report = flowd::component::wasm::ComponentDir::load_once(host(&[]), registry.clone(), dir.path())
-        .expect("readable");
+    let report =
+        flowd::component::wasm::ComponentDir::load_once(host(&[]), registry.clone(), dir.path())
+            .expect("readable");
     assert_eq!(report.loaded, vec!["hostile/Print"]);
     assert_eq!(report.failed.len(), 1);
     assert!(registry.spec("hostile/Print").is_some());

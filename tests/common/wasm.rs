@@ -83,6 +83,9 @@ pub fn optional_guest(file: &str) -> Option<PathBuf> {
         "{} is missing: CI must build it (components/build.sh)",
         path.display()
     );
-    eprintln!("skipping: {} is not built (run components/build.sh)", path.display());
+    eprintln!(
+        "skipping: {} is not built (run components/build.sh)",
+        path.display()
+    );
     None
 }

@@ -101,11 +101,16 @@ fn strip_dwarf(module: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let id = module[pos];
         pos += 1;
         let size = leb128(module, &mut pos)?;
-        let end = pos.checked_add(size).filter(|&e| e <= module.len()).ok_or("truncated section")?;
+        let end = pos
+            .checked_add(size)
+            .filter(|&e| e <= module.len())
+            .ok_or("truncated section")?;
         let dwarf = id == 0 && {
             let mut p = pos;
             let len = leb128(module, &mut p)?;
-            module.get(p..p + len).is_some_and(|name| name.starts_with(b".debug"))
+            module
+                .get(p..p + len)
+                .is_some_and(|name| name.starts_with(b".debug"))
         };
         if !dwarf {
             out.extend_from_slice(&module[start..end]);
@@ -122,9 +127,10 @@ fn decode_component(path: &Path) -> Result<(Resolve, WorldId)> {
     }
     match wit_component::decode(&bytes).map_err(|e| format!("{}: {e:#}", path.display()))? {
         DecodedWasm::Component(resolve, world) => Ok((resolve, world)),
-        DecodedWasm::WitPackage(..) => {
-            Err(format!("{} is a WIT package, not a component", path.display()))
-        }
+        DecodedWasm::WitPackage(..) => Err(format!(
+            "{} is a WIT package, not a component",
+            path.display()
+        )),
     }
 }
 
@@ -135,9 +141,16 @@ fn wit(path: &Path) -> Result<()> {
     let pkg = resolve.worlds[world]
         .package
         .ok_or_else(|| "decoded world has no package".to_string())?;
-    let nested: Vec<_> = resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != pkg).collect();
+    let nested: Vec<_> = resolve
+        .packages
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| *id != pkg)
+        .collect();
     let mut printer = WitPrinter::default();
-    printer.print(&resolve, pkg, &nested).map_err(|e| format!("{e:#}"))?;
+    printer
+        .print(&resolve, pkg, &nested)
+        .map_err(|e| format!("{e:#}"))?;
     print!("{}", printer.output);
     Ok(())
 }
@@ -177,7 +190,11 @@ fn check(path: &Path) -> Result<()> {
         return Err(format!(
             "{} imports interfaces the flowd host does not provide: {}",
             path.display(),
-            foreign.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            foreign
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let (wasi, flowd): (Vec<&String>, Vec<&String>) =
@@ -187,7 +204,11 @@ fn check(path: &Path) -> Result<()> {
         "{}: component; exports {}; imports {}{}",
         path.display(),
         exports.join(", "),
-        if flowd.is_empty() { "nothing from flowd".to_string() } else { flowd.join(", ") },
+        if flowd.is_empty() {
+            "nothing from flowd".to_string()
+        } else {
+            flowd.join(", ")
+        },
         match wasi.len() {
             0 => ", no WASI".to_string(),
             n => format!(" and {n} WASI interfaces"),

@@ -1,0 +1,94 @@
+//! Shared by the benchmarks: a generator component and the pipeline graph.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowd::component::{Component, NodeInfo};
+use flowd::engine::{NetworkConfig, ProcessContext, ProcessError};
+use flowd::graph::PortRef;
+use flowd::{ComponentSpec, Graph, Ip, Network, Payload, PortSpec, Registry};
+
+/// Pass-through stages in the pipeline.
+pub const STAGES: usize = 4;
+
+fn number(ctx: &mut ProcessContext, port: &str) -> Result<u64, ProcessError> {
+    let value = ctx.read_config(port)?;
+    value
+        .as_ref()
+        .and_then(|p| p.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ProcessError::failed(format!("{port} must be a number")))
+}
+
+/// `bench/Generate`: sends `count` (IIP) data IPs of `size` (IIP, at least 8) bytes, each
+/// numbered in its first 8 bytes.
+fn generate(ctx: &mut ProcessContext) -> Result<(), ProcessError> {
+    let count = number(ctx, "count")?;
+    let size = number(ctx, "size")? as usize;
+    let out = ctx.outport("out")?;
+    let mut bytes = vec![b'x'; size.max(8)];
+    for i in 0..count {
+        bytes[..8].copy_from_slice(&i.to_le_bytes());
+        ctx.send(
+            out,
+            Ip::Data(Payload::copy_from_slice(&bytes[..size.max(8)])),
+        )?;
+    }
+    Ok(())
+}
+
+/// The core components plus `bench/Generate`.
+pub fn registry() -> Registry {
+    let registry = Registry::with_core();
+    let spec = ComponentSpec::new("bench/Generate", "Sends `count` packets of `size` bytes")
+        .inport(PortSpec::new("count", "int", "How many"))
+        .inport(PortSpec::new(
+            "size",
+            "int",
+            "Bytes per packet (at least 8)",
+        ))
+        .outport(PortSpec::new("out", "all", "The packets"));
+    registry.register(
+        spec,
+        Arc::new(|_: &NodeInfo<'_>| Ok(Box::new(generate) as Box<dyn Component>)),
+    );
+    registry
+}
+
+/// `bench/Generate` -> `stage` x [`STAGES`] -> `core/Drop`.
+pub fn pipeline(stage: &str, ips: u64, size: usize) -> Graph {
+    let mut graph = Graph::new("pipeline");
+    graph.add_node("gen", "bench/Generate");
+    graph.add_iip(serde_json::json!(ips), PortRef::new("gen", "count"));
+    graph.add_iip(serde_json::json!(size), PortRef::new("gen", "size"));
+    let mut previous = "gen".to_string();
+    for i in 0..STAGES {
+        let id = format!("stage{i}");
+        graph.add_node(&id, stage);
+        graph.add_edge(PortRef::new(&previous, "out"), PortRef::new(&id, "in"));
+        previous = id;
+    }
+    graph.add_node("sink", "core/Drop");
+    graph.add_edge(PortRef::new(&previous, "out"), PortRef::new("sink", "in"));
+    graph
+}
+
+/// Builds and runs `graph` as `flowd run` does; the time from start to finish.
+pub fn run(registry: &Registry, graph: &Graph) -> Duration {
+    let start = Instant::now();
+    let network = Network::start(graph, registry, NetworkConfig::default())
+        .unwrap_or_else(|e| panic!("the bench graph must start: {e}"));
+    let outcome = network.wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    start.elapsed()
+}
+
+/// A median from criterion's report, in ns per iteration.
+pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!("{dir}/criterion/{group}/{bench}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value["median"]["point_estimate"].as_f64()
+}

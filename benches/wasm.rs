@@ -1,0 +1,171 @@
+//! WebAssembly components against native ones, in one run.
+//!
+//! - `wasm_pipeline/{native,wasm}_{8B,1KiB}`: `Generate -> stage x4 -> Drop`, where a stage is
+//!   native `core/Repeat` or the Rust guest `bench/Passthrough` (packed batches), run as
+//!   `flowd run` runs a graph.
+//! - `wasm_instantiate/1000_processes{,_pooled}`: a network of 1,000 `bench/Passthrough`
+//!   processes with nothing to do, from start to finish: each instantiates its guest, sees end
+//!   of stream and ends.
+//! - `wasm_load/10_components_from_cache`: a new host (a second start of flowd) loading 10
+//!   component files whose compiled code is in the cache.
+//!
+//! Needs the guests: `bash components/build.sh` (or `components/build-rust.sh`).
+//! Run: `cargo bench --bench wasm`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{median_ns, pipeline, registry, run};
+use criterion::{Criterion, Throughput, criterion_group};
+use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
+use flowd::{Graph, Registry};
+
+const IPS: u64 = 200_000;
+
+fn dist() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist");
+    assert!(
+        dir.join("bench_passthrough.wasm").exists(),
+        "build the guests first: bash components/build-rust.sh"
+    );
+    dir
+}
+
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wasm-cache")
+}
+
+fn wasm_registry(pooling: Option<u32>) -> Arc<Registry> {
+    let registry = Arc::new(registry());
+    let host = WasmHost::new(WasmConfig {
+        cache_dir: Some(cache()),
+        pooling,
+        ..WasmConfig::default()
+    })
+    .expect("host");
+    let report = ComponentDir::load_once(host, registry.clone(), &dist()).expect("loads");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    registry
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    let registry = wasm_registry(None);
+    let mut group = c.benchmark_group("wasm_pipeline");
+    group.throughput(Throughput::Elements(IPS));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(6));
+    for (label, size) in [("8B", 8), ("1KiB", 1024)] {
+        for (kind, stage) in [("native", "core/Repeat"), ("wasm", "bench/Passthrough")] {
+            let graph = pipeline(stage, IPS, size);
+            group.bench_function(format!("{kind}_{label}"), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn idle_processes(count: usize) -> Graph {
+    let mut graph = Graph::new("many");
+    for i in 0..count {
+        graph.add_node(format!("p{i}"), "bench/Passthrough");
+    }
+    graph
+}
+
+fn bench_instantiate(c: &mut Criterion) {
+    let graph = idle_processes(1000);
+    let mut group = c.benchmark_group("wasm_instantiate");
+    group.sample_size(10);
+    for (label, pooling) in [
+        ("1000_processes", None),
+        ("1000_processes_pooled", Some(1100)),
+    ] {
+        let registry = wasm_registry(pooling);
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
+        });
+    }
+    group.finish();
+}
+
+fn bench_load(c: &mut Criterion) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dist())
+        .expect("dist")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    files.sort();
+    let hostile = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests/dist");
+    files.extend(
+        [
+            "hostile_print.wasm",
+            "hostile_panic.wasm",
+            "hostile_trap.wasm",
+        ]
+        .iter()
+        .map(|f| hostile.join(f))
+        .filter(|p| p.exists()),
+    );
+    files.truncate(10);
+    assert_eq!(files.len(), 10, "10 component files: {files:?}");
+    let config = || WasmConfig {
+        cache_dir: Some(cache()),
+        ..WasmConfig::default()
+    };
+    // Warm the cache: the first start compiles.
+    let host = WasmHost::new(config()).expect("host");
+    for file in &files {
+        host.load(file).expect("loads");
+    }
+    let mut group = c.benchmark_group("wasm_load");
+    group.sample_size(10);
+    group.bench_function("10_components_from_cache", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let host = WasmHost::new(config()).expect("host");
+                for file in &files {
+                    host.load(file).expect("loads");
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_pipeline, bench_instantiate, bench_load);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let per_second = |ns: f64| IPS as f64 / (ns / 1e9) / 1e6;
+    println!("\nsummary (medians, same run):");
+    for label in ["8B", "1KiB"] {
+        if let (Some(native), Some(wasm)) = (
+            median_ns("wasm_pipeline", &format!("native_{label}")),
+            median_ns("wasm_pipeline", &format!("wasm_{label}")),
+        ) {
+            println!(
+                "  {label:>5}: native {:>7.2} M IPs/s, wasm {:>7.2} M IPs/s, wasm/native {:>5.1} %",
+                per_second(native),
+                per_second(wasm),
+                100.0 * native / wasm
+            );
+        }
+    }
+    for label in ["1000_processes", "1000_processes_pooled"] {
+        if let Some(ns) = median_ns("wasm_instantiate", label) {
+            println!("  {label}: {:.1} ms", ns / 1e6);
+        }
+    }
+    if let Some(ns) = median_ns("wasm_load", "10_components_from_cache") {
+        println!("  10 components from the cache: {:.1} ms", ns / 1e6);
+    }
+}
