@@ -5,7 +5,8 @@
 //!   `flowd run` runs a graph.
 //! - `wasm_instantiate/1000_processes{,_pooled}`: a network of 1,000 `bench/Passthrough`
 //!   processes with nothing to do, from start to finish: each instantiates its guest, sees end
-//!   of stream and ends.
+//!   of stream and ends; `1000_native_processes` is the same with `core/Repeat`, the floor set
+//!   by threads and ports.
 //! - `wasm_load/10_components_from_cache`: a new host (a second start of flowd) loading 10
 //!   component files whose compiled code is in the cache.
 //!
@@ -68,18 +69,24 @@ fn bench_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-fn idle_processes(count: usize) -> Graph {
+fn idle_processes(count: usize, component: &str) -> Graph {
     let mut graph = Graph::new("many");
     for i in 0..count {
-        graph.add_node(format!("p{i}"), "bench/Passthrough");
+        graph.add_node(format!("p{i}"), component);
     }
     graph
 }
 
 fn bench_instantiate(c: &mut Criterion) {
-    let graph = idle_processes(1000);
+    let graph = idle_processes(1000, "bench/Passthrough");
     let mut group = c.benchmark_group("wasm_instantiate");
     group.sample_size(10);
+    // The floor: the same network of native processes (threads, ports, start and end).
+    let native = idle_processes(1000, "core/Repeat");
+    let registry = wasm_registry(None);
+    group.bench_function("1000_native_processes", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &native)).sum())
+    });
     for (label, pooling) in [
         ("1000_processes", None),
         ("1000_processes_pooled", Some(1100)),
@@ -160,7 +167,11 @@ fn main() {
             );
         }
     }
-    for label in ["1000_processes", "1000_processes_pooled"] {
+    for label in [
+        "1000_native_processes",
+        "1000_processes",
+        "1000_processes_pooled",
+    ] {
         if let Some(ns) = median_ns("wasm_instantiate", label) {
             println!("  {label}: {:.1} ms", ns / 1e6);
         }

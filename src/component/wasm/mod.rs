@@ -173,11 +173,6 @@ impl WasmHost {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            let cache = wasmtime::Cache::new(cache)
-                .map_err(|e| format!("cache directory {}: {e:#}", dir.display()))?;
-            wasm.cache(Some(cache));
         }
         if let Some(instances) = config.pooling {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
@@ -210,32 +205,86 @@ impl WasmHost {
     ///
     /// A [`LoadError`] saying which check failed and why.
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
+        let read_error = |cause| LoadError::Read {
             path: path.to_path_buf(),
             cause,
-        })?;
-        self.load_bytes(path, &bytes)
+        };
+        let mut header = [0u8; 8];
+        let header_len = {
+            use std::io::Read;
+            let mut file = std::fs::File::open(path).map_err(read_error)?;
+            file.read(&mut header).map_err(read_error)?
+        };
+        check_header(path, &header[..header_len])?;
+        let cached = self.cache_file(path);
+        // A compiled copy keyed by the file's path, size and modification time: no need to
+        // read, hash or compile the file again.
+        if let Some(cached) = cached.as_ref().filter(|c| c.exists()) {
+            // SAFETY: the cache directory belongs to the operator and holds only what this
+            // host serialized; wasmtime also checks that the file suits this engine.
+            match unsafe { wasmtime::component::Component::deserialize_file(&self.engine, cached) }
+            {
+                Ok(component) => return self.prepare(path, component),
+                Err(error) => tracing::debug!("ignoring cached {}: {error:#}", cached.display()),
+            }
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        let component = self.compile(path, &bytes)?;
+        if let Some(cached) = cached {
+            store_compiled(&component, &cached);
+        }
+        self.prepare(path, component)
     }
 
-    /// Loads a component from bytes; `path` names it in errors.
+    /// Loads a component from bytes (without the disk cache); `path` names it in errors.
     ///
     /// # Errors
     ///
     /// As [`WasmHost::load`].
     pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        check_header(path, bytes)?;
+        let component = self.compile(path, bytes)?;
+        self.prepare(path, component)
+    }
+
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<wasmtime::component::Component, LoadError> {
+        wasmtime::component::Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })
+    }
+
+    /// Where the compiled code of `path`, as it is now, is cached.
+    fn cache_file(&self, path: &Path) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let dir = self.config.cache_dir.as_ref()?;
+        let meta = std::fs::metadata(path).ok()?;
+        let modified = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        std::fs::canonicalize(path).ok()?.hash(&mut hasher);
+        (meta.len(), modified.as_nanos()).hash(&mut hasher);
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        Some(dir.join(format!("{:016x}.cwasm", hasher.finish())))
+    }
+
+    /// Type-checks a compiled component against the world and asks for its spec.
+    fn prepare(
+        &self,
+        path: &Path,
+        component: wasmtime::component::Component,
+    ) -> Result<LoadedComponent, LoadError> {
         let path = path.to_path_buf();
-        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-            return Err(LoadError::NotWasm { path });
-        }
-        if bytes[4..8] == [1, 0, 0, 0] {
-            return Err(LoadError::CoreModule { path });
-        }
-        let component = wasmtime::component::Component::new(&self.engine, bytes).map_err(|e| {
-            LoadError::Invalid {
-                path: path.clone(),
-                message: format!("{e:#}"),
-            }
-        })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -334,6 +383,38 @@ impl WasmHost {
             }
         });
         Ok((store, stdout, stderr))
+    }
+}
+
+/// Refuses what is not a component, saying what it is instead.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let path = path.to_path_buf();
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm { path });
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule { path });
+    }
+    Ok(())
+}
+
+/// Writes compiled code to the cache (atomically: a temporary file, then a rename); a failure
+/// only costs a compilation next time.
+fn store_compiled(component: &wasmtime::component::Component, file: &Path) {
+    let written = component
+        .serialize()
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            let temp = file.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&temp, bytes)
+                .and_then(|()| std::fs::rename(&temp, file))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&temp);
+                    e.to_string()
+                })
+        });
+    if let Err(error) = written {
+        tracing::warn!("cannot cache compiled code in {}: {error}", file.display());
     }
 }
 
