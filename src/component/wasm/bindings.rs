@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub(crate) use flowd::component::types::{
+pub(crate) use self::flowd::component::types::{
     Ip as WitIp, LogLevel, PackedIps, PortError, Received as WitReceived,
 };
 
