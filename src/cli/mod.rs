@@ -53,6 +53,11 @@ pub struct Args {
     #[arg(long, global = true)]
     pub no_cache: bool,
 
+    /// Pre-allocate room for up to N WebAssembly instances at once (wasmtime's pooling
+    /// allocator): faster start of many WebAssembly processes; more would fail to start.
+    #[arg(long, global = true, value_name = "N")]
+    pub wasm_pool: Option<u32>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -194,6 +199,7 @@ fn load_components(
                 .or_else(WasmConfig::default_cache_dir)
         },
         trust_graph_grants: true,
+        pooling: args.wasm_pool,
         ..WasmConfig::default()
     };
     if let Some(policy) = &args.policy {

@@ -34,6 +34,7 @@ mod events;
 mod external;
 mod network;
 mod process;
+mod threads;
 
 pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received};

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -65,7 +64,6 @@ pub struct Outcome {
 pub struct Network {
     stop: Arc<StopTrigger>,
     events: Receiver<Event>,
-    threads: Vec<JoinHandle<()>>,
     running: Arc<AtomicUsize>,
     watches: HashMap<EdgeId, Watch>,
     inports: HashMap<String, GraphInport>,
@@ -226,23 +224,17 @@ impl Network {
                 None,
             );
         }
-        let mut threads = Vec::with_capacity(plans.len());
         for plan in plans {
             let node = plan.id.clone();
             let process = Process::new(plan, &signal, &events, &running, &stop, started);
-            let handle = std::thread::Builder::new()
-                .name(node.clone())
-                .spawn(move || process.run())
-                .map_err(|source| {
-                    stop.trigger();
-                    Error::Spawn { node, source }
-                })?;
-            threads.push(handle);
+            super::threads::spawn(Box::new(move || process.run())).map_err(|source| {
+                stop.trigger();
+                Error::Spawn { node, source }
+            })?;
         }
         Ok(Network {
             stop,
             events: events_rx,
-            threads,
             running,
             watches,
             inports,
@@ -335,9 +327,6 @@ impl Network {
                 _ => {}
             }
         }
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
         outcome
     }
 
@@ -352,9 +341,6 @@ impl Network {
             }
             // Drain events so that no process waits on a full event channel.
             let _ = self.events.recv_timeout(Duration::from_millis(5));
-        }
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
         }
         true
     }
