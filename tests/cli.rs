@@ -524,3 +524,52 @@ fn a_load_error_states_its_cause_once() {
     run.assert_code(1);
     assert_eq!(run.stderr.matches("trailing comma").count(), 1, "{run:#?}");
 }
+
+#[test]
+fn a_policy_file_grants_a_wasm_component_what_it_names() {
+    common::wasm::build_rust_guests();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let graph = dir.path().join("env.fbp");
+    std::fs::write(
+        &graph,
+        "'FLOWD_CLI_TEST_VALUE' -> IN Read(hostile/ReadEnv) OUT -> IN Show(core/Output)\n",
+    )
+    .expect("written");
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"components": {"hostile/ReadEnv": {"env": ["FLOWD_CLI_TEST_VALUE=granted"]}}}"#,
+    )
+    .expect("written");
+    let graph = graph.to_str().expect("a UTF-8 path");
+    let policy = policy.to_str().expect("a UTF-8 path");
+    let guests = "tests/guests/dist";
+
+    // Without the policy the variable is not there: the process fails, flowd exits 1.
+    flowd(&["run", "--components", guests, graph])
+        .assert_code(1)
+        .assert_stderr_has(
+            "process 'Read' failed: environment variable FLOWD_CLI_TEST_VALUE is not set",
+        );
+    // With it, the guest sees exactly the granted value.
+    flowd(&["run", "--components", guests, "--policy", policy, graph])
+        .assert_code(0)
+        .assert_stdout("granted\n");
+    // A malformed policy is refused before anything runs.
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"components": {"x": {"memory": 1}}}"#,
+    )
+    .expect("written");
+    let bad = dir.path().join("bad.json");
+    flowd(&[
+        "run",
+        "--components",
+        guests,
+        "--policy",
+        bad.to_str().expect("UTF-8"),
+        graph,
+    ])
+    .assert_code(1)
+    .assert_stderr_has("unknown field `memory`");
+}
