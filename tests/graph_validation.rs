@@ -131,3 +131,16 @@ fn an_unconnected_required_port_is_named() {
         "process 'f': required inport 'pattern' of core/Filter is not connected"
     );
 }
+
+#[test]
+fn an_unusable_edge_capacity_is_refused_before_anything_is_allocated() {
+    for capacity in ["1e18", "0", "\"many\"", "-3"] {
+        let text = one_problem(&format!(
+            r#"{{"processes": {{"a": {{"component": "core/Repeat"}}, "b": {{"component": "core/Drop"}}}},
+                "connections": [{{"src": {{"process": "a", "port": "out"}}, "tgt": {{"process": "b", "port": "in"}},
+                                  "metadata": {{"capacity": {capacity}}}}}]}}"#
+        ));
+        assert!(text.starts_with("edge a.out -> b.in: capacity"), "{text}");
+        assert!(text.contains("not an integer from 1 to 1048576"), "{text}");
+    }
+}

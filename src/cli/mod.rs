@@ -272,7 +272,8 @@ fn run_graph(
             _ => {}
         }
     }
-    network.wait();
+    // Every process has ended (the last event said so); dropping the handle releases the rest.
+    drop(network);
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -20,7 +20,8 @@ use crate::ip::{Ip, Payload};
 /// How a network is built. The defaults suit most graphs.
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
-    /// The capacity of an edge, in IPs, unless its metadata sets `capacity` (default 1024).
+    /// The capacity of an edge, in IPs, unless its metadata sets `capacity` (default 1024; at
+    /// most [`crate::graph::Edge::MAX_CAPACITY`]).
     pub default_capacity: usize,
     /// The largest batch an edge hands over at once (default 1024; an edge's batches are also
     /// never larger than its capacity).
@@ -84,6 +85,13 @@ impl Network {
         config: NetworkConfig,
     ) -> Result<Network, Error> {
         graph.validate(registry)?;
+        let config = NetworkConfig {
+            default_capacity: config
+                .default_capacity
+                .clamp(1, crate::graph::Edge::MAX_CAPACITY),
+            max_batch: config.max_batch.max(1),
+            ..config
+        };
         let (trigger, signal) = stop_signal();
         let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
         let mut plans = Vec::with_capacity(graph.nodes.len());
@@ -127,13 +135,17 @@ impl Network {
         for edge in graph.edges() {
             let src = resolver.resolve(&plans, &index_of, &edge.src, false);
             let tgt = resolver.resolve(&plans, &index_of, &edge.tgt, true);
-            let capacity = edge.capacity().unwrap_or(config.default_capacity).max(1);
+            let capacity = edge
+                .capacity()
+                .unwrap_or(config.default_capacity)
+                .clamp(1, crate::graph::Edge::MAX_CAPACITY);
             edges.push((src, tgt, capacity));
         }
         let mut slots: HashMap<(usize, String, Option<usize>), usize> = HashMap::new();
         for (_, tgt, capacity) in &edges {
             let batch = capacity.min(&config.max_batch).max(&1);
-            *slots.entry(key(&index_of, tgt)).or_default() += capacity.div_ceil(*batch);
+            let slot = slots.entry(key(&index_of, tgt)).or_default();
+            *slot = slot.saturating_add(capacity.div_ceil(*batch));
         }
         let exported_in: Vec<(String, PortRef)> = graph
             .inports
@@ -148,8 +160,8 @@ impl Network {
         if config.external_ports {
             for (_, tgt) in &exported_in {
                 let batch = config.default_capacity.min(config.max_batch).max(1);
-                *slots.entry(key(&index_of, tgt)).or_default() +=
-                    config.default_capacity.div_ceil(batch);
+                let slot = slots.entry(key(&index_of, tgt)).or_default();
+                *slot = slot.saturating_add(config.default_capacity.div_ceil(batch));
             }
         }
         for ((node, name, index), count) in &slots {
@@ -307,6 +319,9 @@ impl Network {
     }
 
     /// Waits until the network finishes or is stopped, collecting errors and output.
+    ///
+    /// Every output line is kept in the [`Outcome`]: for networks that print without end,
+    /// read [`Network::events`] instead.
     pub fn wait(mut self) -> Outcome {
         let mut outcome = Outcome::default();
         // Untaken outport handles would hold processes back: drain them.

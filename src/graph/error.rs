@@ -110,6 +110,14 @@ pub enum ValidationError {
         /// The required port.
         port: String,
     },
+    /// An edge's metadata sets a capacity that is not usable.
+    #[error("edge {edge}: {problem}")]
+    BadCapacity {
+        /// The edge, described.
+        edge: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// Two exported ports share a name.
     #[error("duplicate exported {direction} '{name}'")]
     DuplicateExport {

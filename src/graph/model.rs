@@ -155,14 +155,34 @@ impl Edge {
         }
     }
 
-    /// The capacity set in the edge's metadata (`capacity`), if any.
+    /// The largest capacity an edge may have, in IPs: queues are allocated up front.
+    pub const MAX_CAPACITY: usize = 1 << 20;
+
+    /// The capacity set in the edge's metadata (`capacity`), if any and valid (a positive
+    /// integer up to [`Edge::MAX_CAPACITY`]; see [`Edge::capacity_problem`]).
     pub fn capacity(&self) -> Option<usize> {
+        self.requested_capacity()
+            .filter(|c| (1..=Edge::MAX_CAPACITY).contains(c))
+    }
+
+    /// What is wrong with the `capacity` in the edge's metadata, if anything.
+    pub fn capacity_problem(&self) -> Option<String> {
+        let value = self.metadata.as_ref()?.get("capacity")?;
+        match self.requested_capacity() {
+            Some(c) if (1..=Edge::MAX_CAPACITY).contains(&c) => None,
+            _ => Some(format!(
+                "capacity {value} is not an integer from 1 to {}",
+                Edge::MAX_CAPACITY
+            )),
+        }
+    }
+
+    fn requested_capacity(&self) -> Option<usize> {
         let value = self.metadata.as_ref()?.get("capacity")?;
         value
             .as_u64()
             .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
             .and_then(|c| usize::try_from(c).ok())
-            .filter(|&c| c > 0)
     }
 }
 

@@ -97,9 +97,16 @@ impl Graph {
                 Some(_) => {}
             }
         };
+        let mut capacities = Vec::new();
         for edge in self.edges() {
             check(format!("edge {edge}"), &edge.src, Direction::Out);
             check(format!("edge {edge}"), &edge.tgt, Direction::In);
+            if let Some(problem) = edge.capacity_problem() {
+                capacities.push(ValidationError::BadCapacity {
+                    edge: edge.to_string(),
+                    problem,
+                });
+            }
         }
         for iip in self.iips() {
             check(
@@ -126,6 +133,7 @@ impl Graph {
             }
         }
         errors.extend(duplicates);
+        errors.extend(capacities);
         for node in &self.nodes {
             let Some(spec) = specs.get(node.id.as_str()) else {
                 continue;

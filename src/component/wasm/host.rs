@@ -20,7 +20,13 @@ pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) watchdog: Watchdog,
+    /// Port handles the guest holds; capped so that a guest cannot grow host memory by
+    /// opening ports in a loop.
+    pub(crate) handles: usize,
 }
+
+/// The most port handles a guest may hold at once.
+const MAX_HANDLES: usize = 10_000;
 
 /// Host calls return `wasmtime::Result<Result<T, PortError>>`: the outer error traps.
 type PortResult<T> = wasmtime::Result<Result<T, PortError>>;
@@ -30,6 +36,15 @@ impl HostState {
     fn enter(&mut self) -> &mut ProcessContext {
         self.watchdog.host_calls = self.watchdog.host_calls.wrapping_add(1);
         &mut self.ctx
+    }
+
+    /// Counts a new handle, trapping the guest past [`MAX_HANDLES`].
+    fn new_handle(&mut self) -> wasmtime::Result<()> {
+        if self.handles >= MAX_HANDLES {
+            wasmtime::bail!("opened more than {MAX_HANDLES} port handles without dropping them");
+        }
+        self.handles += 1;
+        Ok(())
     }
 
     fn inport(&self, handle: &Resource<GuestInport>) -> wasmtime::Result<InPort> {
@@ -68,7 +83,10 @@ impl ports::Host for HostState {
             None => ctx.inport(&name),
         };
         match port {
-            Ok(port) => Ok(Ok(self.table.push(GuestInport { port })?)),
+            Ok(port) => {
+                self.new_handle()?;
+                Ok(Ok(self.table.push(GuestInport { port })?))
+            }
             Err(error) => port_result(Err(error)),
         }
     }
@@ -84,7 +102,10 @@ impl ports::Host for HostState {
             None => ctx.outport(&name),
         };
         match port {
-            Ok(port) => Ok(Ok(self.table.push(GuestOutport { port })?)),
+            Ok(port) => {
+                self.new_handle()?;
+                Ok(Ok(self.table.push(GuestOutport { port })?))
+            }
             Err(error) => port_result(Err(error)),
         }
     }
@@ -176,6 +197,7 @@ impl ports::HostInport for HostState {
 
     fn drop(&mut self, handle: Resource<GuestInport>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
+        self.handles = self.handles.saturating_sub(1);
         Ok(())
     }
 }
@@ -218,6 +240,7 @@ impl ports::HostOutport for HostState {
 
     fn drop(&mut self, handle: Resource<GuestOutport>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
+        self.handles = self.handles.saturating_sub(1);
         Ok(())
     }
 }

@@ -370,6 +370,7 @@ impl WasmHost {
             table: wasmtime::component::ResourceTable::new(),
             limiter: MemoryLimiter::new(grants.memory_bytes()),
             watchdog: Watchdog::new(grants.cpu_limit()),
+            handles: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -431,11 +432,18 @@ impl Component for WasmProcess {
             .host
             .store(ctx.take(), &self.grants)
             .map_err(ProcessError::Failed)?;
-        let result = self
-            .loaded
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_run(&mut store));
+        // A panic in a host call must not take the process's ports down with the store.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.loaded
+                .pre
+                .instantiate(&mut store)
+                .and_then(|instance| instance.call_run(&mut store))
+        }))
+        .unwrap_or_else(|_| {
+            Err(wasmtime::format_err!(
+                "the host panicked serving this guest"
+            ))
+        });
         stdout.finish();
         stderr.finish();
         let state = store.into_data();
