@@ -20,7 +20,10 @@ fn hostile_graph(component: &str, iip: serde_json::Value) -> Graph {
     graph.add_node("guest", component);
     graph.add_iip(iip, port("guest", "in"));
     graph.add_node("show", "core/Output");
-    if matches!(component, "hostile/ReadFile" | "hostile/ReadEnv") {
+    if matches!(
+        component,
+        "hostile/ReadFile" | "hostile/ReadEnv" | "hostile/WriteFile"
+    ) {
         graph.add_edge(port("guest", "out"), port("show", "in"));
     }
     graph.add_node("bystander", "core/Output");
@@ -114,6 +117,49 @@ fn files_are_closed_without_a_grant_and_readable_with_one() {
     assert!(
         outcome.output.contains(&"the secret".to_string()),
         "{outcome:?}"
+    );
+}
+
+#[test]
+fn writing_needs_a_read_write_grant() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("out.txt");
+    let graph = hostile_graph("hostile/WriteFile", json!(target.display().to_string()));
+    let grant = |write: bool| Grants {
+        dirs: vec![DirGrant {
+            host: dir.path().to_path_buf(),
+            guest: None,
+            write,
+        }],
+        ..Grants::default()
+    };
+
+    // No grant, then a read-only one: the write is refused and nothing is written.
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let error = guest_error(&run(&registry, &graph));
+    assert!(error.contains("out.txt"), "{error}");
+    let registry = registry_with(
+        &host(&[("hostile/WriteFile", grant(false))]),
+        &[&hostile_dir()],
+    );
+    let error = guest_error(&run(&registry, &graph));
+    assert!(error.contains("out.txt"), "{error}");
+    assert!(!target.exists(), "a read-only grant let the guest write");
+
+    // A read-write grant: the file is written.
+    let registry = registry_with(
+        &host(&[("hostile/WriteFile", grant(true))]),
+        &[&hostile_dir()],
+    );
+    let outcome = run(&registry, &graph);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert!(
+        outcome.output.contains(&"written".to_string()),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("written"),
+        "written by a guest\n"
     );
 }
 
