@@ -13,8 +13,10 @@
 //!
 //! [`load`] picks the format from the file name; [`save`] writes atomically and keeps the
 //! previous file as `.bak`. [`Graph::validate`] checks a graph against the component specs
-//! before it may run.
+//! before it may run. The edit methods (`remove_node`, `rename_node`, `change_node`, ...) change
+//! a graph the way live editors expect.
 
+mod edit;
 mod error;
 mod fbp;
 mod file;
@@ -22,6 +24,7 @@ mod json;
 mod model;
 mod validate;
 
+pub use edit::{Direction, EditError, patch_metadata};
 pub use error::{Error, ValidationError};
 pub use file::{Format, load, load_as, save};
 pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, Object, PortRef};
