@@ -17,29 +17,12 @@ WIT_BINDGEN_VERSION=0.63.0
 ZIGLANG_VERSION=0.17.1
 WORLD=flowd-component
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-script="$here/$(basename "${BASH_SOURCE[0]}")"
-wit="$repo/wit"
-src="$here/c"
-dist="$here/dist"
-build="$repo/target/components/c"
-venv="$build/venv"
-python="${PYTHON:-python3}"
-
-say() { printf 'build-c: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
-force=0
-names=()
-for arg in "$@"; do
-    case "$arg" in
-        --force) force=1 ;;
-        -h|--help) sed -n '2,13p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) die "unknown option $arg" ;;
-        *) names+=("$arg") ;;
-    esac
-done
+lang=c
+tool=build-c
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# shellcheck source=components/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+parse_args "$@"
 if [ ${#names[@]} -eq 0 ]; then
     for dir in "$src"/*/; do
         compgen -G "$dir*.c" >/dev/null && names+=("$(basename "$dir")")
@@ -71,15 +54,7 @@ fi
 # --- zig, from PyPI, in our own venv ----------------------------------------------------------
 zig_version() { "$venv/bin/python" -m ziglang version 2>/dev/null || true; }
 if [ ! -x "$venv/bin/python" ] || [ "$(zig_version)" != "$ZIGLANG_VERSION" ]; then
-    command -v "$python" >/dev/null || die "$python not found (set PYTHON=...)"
-    if [ ! -x "$venv/bin/pip" ]; then
-        say "creating venv $venv"
-        "$python" -m venv "$venv" || die "cannot create a venv with $python (Debian: apt-get install python3-venv)"
-    fi
-    say "installing ziglang==$ZIGLANG_VERSION into $venv"
-    start=$SECONDS
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
-    say "installed in $((SECONDS - start)) s"
+    pip_install "ziglang==$ZIGLANG_VERSION"
 fi
 cc=("$venv/bin/python" -m ziglang cc)
 

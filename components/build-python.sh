@@ -13,28 +13,12 @@ set -euo pipefail
 COMPONENTIZE_PY_VERSION=0.25.1
 WORLD=flowd-component
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-wit="$repo/wit"
-src="$here/python"
-dist="$here/dist"
-build="$repo/target/components/python"
-venv="$build/venv"
-python="${PYTHON:-python3}"
-
-say() { printf 'build-python: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
-force=0
-names=()
-for arg in "$@"; do
-    case "$arg" in
-        --force) force=1 ;;
-        -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) die "unknown option $arg" ;;
-        *) names+=("$arg") ;;
-    esac
-done
+lang=python
+tool=build-python
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# shellcheck source=components/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+parse_args "$@"
 if [ ${#names[@]} -eq 0 ]; then
     for dir in "$src"/*/; do
         [ -f "$dir/app.py" ] && names+=("$(basename "$dir")")
@@ -47,16 +31,7 @@ cpy="$venv/bin/componentize-py"
 have=""
 [ -x "$cpy" ] && have="$("$cpy" --version 2>/dev/null | awk '{print $2}')" || true
 if [ "$have" != "$COMPONENTIZE_PY_VERSION" ]; then
-    command -v "$python" >/dev/null || die "$python not found (set PYTHON=...)"
-    mkdir -p "$build"
-    if [ ! -x "$venv/bin/pip" ]; then
-        say "creating venv $venv"
-        "$python" -m venv "$venv" || die "cannot create a venv with $python (Debian: apt-get install python3-venv)"
-    fi
-    say "installing componentize-py==$COMPONENTIZE_PY_VERSION into $venv"
-    start=$SECONDS
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
-    say "installed in $((SECONDS - start)) s"
+    pip_install "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
 
 # --- bindings (not needed by componentize, which makes its own: for editors and tests) --------

@@ -55,7 +55,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn label(self) -> &'static str {
+    /// `inport` or `outport`, for messages.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Direction::In => "inport",
             Direction::Out => "outport",

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::edit::Direction;
 use super::error::{Error, ValidationError};
 use super::model::{Graph, PortRef};
 use crate::component::{ComponentSpec, PortSpec};
@@ -13,21 +14,6 @@ pub trait SpecLookup {
 
     /// Every component name (used to suggest a name for an unknown one).
     fn names(&self) -> Vec<String>;
-}
-
-#[derive(Clone, Copy)]
-enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    fn label(self) -> &'static str {
-        match self {
-            Direction::In => "inport",
-            Direction::Out => "outport",
-        }
-    }
 }
 
 impl Graph {
