@@ -33,6 +33,9 @@ pub mod component;
 pub mod engine;
 pub mod graph;
 mod ip;
+pub mod protocol;
+pub mod runtime;
+pub mod server;
 
 pub use component::{ComponentSpec, PortSpec, Registry};
 pub use engine::Network;

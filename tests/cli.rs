@@ -192,11 +192,17 @@ fn the_examples_print_what_they_are_about() {
 }
 
 #[test]
-fn no_command_runs_the_bundled_example() {
-    flowd(&[])
+fn the_bundled_example_runs() {
+    flowd(&["run", "examples/hello.fbp"])
         .assert_code(0)
-        .assert_stdout(&lines(HELLO))
-        .assert_stderr_has("running the bundled example graph");
+        .assert_stdout(&lines(HELLO));
+}
+
+#[test]
+fn help_lists_the_protocol_server() {
+    flowd(&["--help"])
+        .assert_code(0)
+        .assert_stdout_has("Serve the FBP Network Protocol over WebSocket");
 }
 
 #[test]

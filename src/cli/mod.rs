@@ -18,13 +18,18 @@ use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use crate::engine::{Event, Network, NetworkConfig};
 use crate::graph::{self, Format, Graph};
 
-/// The example graph run by `flowd` with no command.
+mod serve;
+
+pub use serve::{ServeArgs, ui_url};
+
+/// The example graph served by `flowd` with no command (and by `flowd serve` without
+/// `--graph`).
 const EXAMPLE_GRAPH: &str = include_str!("../../examples/hello.fbp");
 
 /// flowd: a Flow-Based Programming runtime.
 ///
 /// Runs graphs of processes that exchange information packets over bounded connections.
-/// Without a command, runs a bundled example graph.
+/// Without a command, serves the FBP protocol (as `flowd serve`) with a bundled example graph.
 #[derive(Debug, Parser)]
 #[command(name = "flowd", version, about, long_about = None)]
 pub struct Args {
@@ -66,6 +71,11 @@ pub struct Args {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the FBP Network Protocol over WebSocket, for noflo-ui and other clients.
+    ///
+    /// Prints one line on stdout once listening, with the address and the noflo-ui URL that
+    /// opens this runtime. Stops on SIGINT or SIGTERM.
+    Serve(Box<ServeArgs>),
     /// Run a graph (FBP JSON or .fbp) to completion.
     ///
     /// Output of components such as core/Output goes to stdout; process errors go to stderr.
@@ -133,14 +143,13 @@ pub fn init_logging(args: &Args) {
 /// Any failure that stops the command, with its context; printed by `main` with `{:#}`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let registry = Arc::new(Registry::with_core());
-    let watch = matches!(args.command, None | Some(Command::Run { .. }));
-    let _watchers = load_components(&args, &registry, watch)?;
+    let serving = matches!(args.command, None | Some(Command::Serve(_)));
+    let watch = serving || matches!(args.command, Some(Command::Run { .. }));
+    // Graphs from protocol clients must not grant their own guests rights.
+    let _watchers = load_components(&args, &registry, watch, !serving)?;
     match args.command {
-        None => {
-            let graph = Graph::from_fbp(EXAMPLE_GRAPH).context("the bundled example graph")?;
-            eprintln!("flowd: running the bundled example graph (see `flowd --help` for more)");
-            run_graph(&graph, &registry, NetworkConfig::default())
-        }
+        None => serve::serve(ServeArgs::default(), registry),
+        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry),
         Some(Command::Run {
             graph: path,
             capacity,
@@ -186,6 +195,7 @@ fn load_components(
     args: &Args,
     registry: &Arc<Registry>,
     watch: bool,
+    trust_graph_grants: bool,
 ) -> anyhow::Result<Vec<ComponentDir>> {
     if args.components.is_empty() {
         return Ok(Vec::new());
@@ -198,7 +208,7 @@ fn load_components(
                 .clone()
                 .or_else(WasmConfig::default_cache_dir)
         },
-        trust_graph_grants: true,
+        trust_graph_grants,
         pooling: args.wasm_pool,
         ..WasmConfig::default()
     };

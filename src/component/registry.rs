@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use super::{Component, ComponentSpec};
+use super::{Component, ComponentSpec, PortSpec};
+use crate::graph::Graph;
 use crate::graph::SpecLookup;
 
 /// Creates a component instance for a process.
@@ -25,6 +26,8 @@ pub struct NodeInfo<'a> {
 struct Entry {
     spec: ComponentSpec,
     factory: ComponentFactory,
+    /// For a graph used as a component: the graph, expanded into its parent when it runs.
+    graph: Option<Arc<Graph>>,
 }
 
 /// Every registered component, by full name (`library/Name`).
@@ -52,7 +55,88 @@ impl Registry {
     /// Adds a component, replacing any of the same name.
     pub fn register(&self, spec: ComponentSpec, factory: ComponentFactory) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.insert(spec.name.clone(), Entry { spec, factory });
+        entries.insert(
+            spec.name.clone(),
+            Entry {
+                spec,
+                factory,
+                graph: None,
+            },
+        );
+    }
+
+    /// Registers `graph` as the component `name` (a subgraph): its exported ports are the
+    /// component's ports, typed after the ports they point at. Returns the spec.
+    ///
+    /// # Errors
+    ///
+    /// The graph is invalid against this registry, or contains itself.
+    pub fn register_graph(&self, name: &str, graph: Graph) -> Result<ComponentSpec, String> {
+        let graph = Arc::new(graph);
+        let lookup = |component: &str| {
+            if component == name {
+                Some(graph.clone())
+            } else {
+                self.graph(component)
+            }
+        };
+        graph.flatten(&lookup).map_err(|e| e.to_string())?;
+        graph.validate(self).map_err(|e| e.to_string())?;
+        let text = |key: &str| {
+            graph
+                .properties
+                .get(key)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let mut spec = ComponentSpec::new(
+            name,
+            text("description").unwrap_or_else(|| format!("The graph {name}")),
+        )
+        .icon(text("icon").unwrap_or_else(|| "sitemap".into()));
+        spec.subgraph = true;
+        let port = |export: &crate::graph::ExportedPort, inbound: bool| {
+            let inner = graph
+                .node(&export.process)
+                .and_then(|n| self.spec(&n.component))
+                .and_then(|s| {
+                    if inbound {
+                        s.find_inport(&export.port).cloned()
+                    } else {
+                        s.find_outport(&export.port).cloned()
+                    }
+                });
+            PortSpec {
+                name: export.name.clone(),
+                datatype: inner.as_ref().map_or("all".into(), |p| p.datatype.clone()),
+                description: inner
+                    .as_ref()
+                    .map_or(String::new(), |p| p.description.clone()),
+                array: false,
+                required: inner.is_some_and(|p| p.required),
+            }
+        };
+        spec.inports = graph.inports.iter().map(|e| port(e, true)).collect();
+        spec.outports = graph.outports.iter().map(|e| port(e, false)).collect();
+        let factory: ComponentFactory = Arc::new(|_: &NodeInfo<'_>| {
+            Err("a subgraph runs expanded into its parent network, not as one process".into())
+        });
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.insert(
+            name.to_string(),
+            Entry {
+                spec: spec.clone(),
+                factory,
+                graph: Some(graph),
+            },
+        );
+        Ok(spec)
+    }
+
+    /// The graph of a subgraph component.
+    pub fn graph(&self, name: &str) -> Option<Arc<Graph>> {
+        self.entry(name).and_then(|e| e.graph)
     }
 
     /// Removes a component; returns whether it was there.

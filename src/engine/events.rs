@@ -44,6 +44,14 @@ pub enum Event {
         /// The IP.
         ip: Ip,
     },
+    /// An IIP was delivered at start (reported when [`super::NetworkConfig::watch_edges`] is
+    /// set).
+    Initial {
+        /// The inport it went to.
+        tgt: PortRef,
+        /// The IP.
+        ip: Ip,
+    },
     /// A process failed (returned an error or panicked); the rest of the network goes on.
     ProcessError {
         /// The process id.

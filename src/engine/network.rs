@@ -31,6 +31,10 @@ pub struct NetworkConfig {
     pub external_ports: bool,
     /// The capacity of the event channel (default 4096).
     pub event_capacity: usize,
+    /// Whether every edge is watched from the start (default false): IPs on edges are then
+    /// reported as [`Event::Data`] and IIPs as [`Event::Initial`] without a race against the
+    /// first packets. [`Network::watch`] changes it per edge later.
+    pub watch_edges: bool,
 }
 
 impl Default for NetworkConfig {
@@ -40,6 +44,7 @@ impl Default for NetworkConfig {
             max_batch: 1024,
             external_ports: true,
             event_capacity: 4096,
+            watch_edges: false,
         }
     }
 }
@@ -84,6 +89,15 @@ impl Network {
         registry: &Registry,
         config: NetworkConfig,
     ) -> Result<Network, Error> {
+        let flat;
+        let lookup = |name: &str| registry.graph(name);
+        let graph = if graph.has_subgraphs(&lookup) {
+            graph.validate(registry)?;
+            flat = graph.flatten(&lookup)?;
+            &flat
+        } else {
+            graph
+        };
         graph.validate(registry)?;
         let config = NetworkConfig {
             default_capacity: config
@@ -129,6 +143,7 @@ impl Network {
             .collect();
         let mut resolver = Resolver::default();
         let mut watches = HashMap::new();
+        let watch_edges = config.watch_edges;
 
         // Size every queue first (fan-in queues hold the sum of their edges), then connect.
         let mut edges = Vec::new();
@@ -183,14 +198,27 @@ impl Network {
                 src: src.clone(),
                 tgt: tgt.clone(),
             };
-            let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch);
+            let outgoing = watched(
+                &mut watches,
+                &events,
+                id,
+                queue.tx.clone(),
+                batch,
+                watch_edges,
+            );
             out_slot_for(&mut plans, &index_of, &src).push(outgoing);
         }
+        let mut initial = Vec::new();
         for iip in graph.iips() {
             let tgt = resolver.resolve(&plans, &index_of, &iip.tgt, true);
-            queue_for(&mut plans, &index_of, &tgt)
-                .initial
-                .push(Ip::Data(Payload::from_json(&iip.data)));
+            let ip = Ip::Data(Payload::from_json(&iip.data));
+            if watch_edges {
+                initial.push(Event::Initial {
+                    tgt: tgt.clone(),
+                    ip: ip.clone(),
+                });
+            }
+            queue_for(&mut plans, &index_of, &tgt).initial.push(ip);
         }
 
         let mut inports = HashMap::new();
@@ -204,7 +232,14 @@ impl Network {
                     src: PortRef::new("", name.clone()),
                     tgt,
                 };
-                let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch);
+                let outgoing = watched(
+                    &mut watches,
+                    &events,
+                    id,
+                    queue.tx.clone(),
+                    batch,
+                    watch_edges,
+                );
                 inports.insert(name, GraphInport::new(outgoing, signal.clone()));
             }
             for export in &graph.outports {
@@ -214,7 +249,7 @@ impl Network {
                     src: src.clone(),
                     tgt: PortRef::new("", export.name.clone()),
                 };
-                let outgoing = watched(&mut watches, &events, id, tx, batch);
+                let outgoing = watched(&mut watches, &events, id, tx, batch, watch_edges);
                 out_slot_for(&mut plans, &index_of, &src).push(outgoing);
                 let incoming = Incoming::new(Some(rx), 1, Vec::new());
                 outports.insert(
@@ -228,6 +263,9 @@ impl Network {
         let running = Arc::new(AtomicUsize::new(plans.len()));
         let stop = Arc::new(trigger);
         events.send(Event::Started, None);
+        for event in initial {
+            events.try_send(event);
+        }
         if plans.is_empty() {
             events.send(
                 Event::Finished {
@@ -374,8 +412,10 @@ fn watched(
     id: EdgeId,
     tx: Sender<Packet>,
     batch: usize,
+    on: bool,
 ) -> Outgoing {
     let watch = Watch::default();
+    watch.set(on);
     let outgoing = Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
     watches.insert(id, watch);
     outgoing

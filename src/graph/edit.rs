@@ -190,6 +190,18 @@ impl Graph {
             .ok_or_else(|| EditError::NoEdge(format!("{src} -> {tgt}")))
     }
 
+    /// The edge from `src` to `tgt` (ports compared as edits compare them).
+    ///
+    /// # Errors
+    ///
+    /// [`EditError::NoEdge`].
+    pub fn edge(&self, src: &PortRef, tgt: &PortRef) -> Result<&Edge, EditError> {
+        match &self.connections[self.edge_position(src, tgt)?] {
+            Connection::Edge(edge) => Ok(edge),
+            Connection::Iip(_) => unreachable!("edge_position only finds edges"),
+        }
+    }
+
     /// Removes the edge from `src` to `tgt`.
     ///
     /// # Errors

@@ -110,6 +110,16 @@ pub enum ValidationError {
         /// The required port.
         port: String,
     },
+    /// A process whose component is a graph cannot be expanded into its parent.
+    #[error("process '{node}' (subgraph '{component}'): {problem}")]
+    Subgraph {
+        /// The process.
+        node: String,
+        /// Its component (the graph's name).
+        component: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// An edge's metadata sets a capacity that is not usable.
     #[error("edge {edge}: {problem}")]
     BadCapacity {

@@ -20,6 +20,7 @@ mod edit;
 mod error;
 mod fbp;
 mod file;
+mod flatten;
 mod json;
 mod model;
 mod validate;

@@ -57,30 +57,8 @@ impl Graph {
             let Some(spec) = specs.get(port.process.as_str()) else {
                 return;
             };
-            let (found, all): (Option<&PortSpec>, &[PortSpec]) = match direction {
-                Direction::In => (spec.find_inport(&port.port), &spec.inports),
-                Direction::Out => (spec.find_outport(&port.port), &spec.outports),
-            };
-            match found {
-                None => errors.push(ValidationError::UnknownPort {
-                    context,
-                    node: port.process.clone(),
-                    component: spec.name.clone(),
-                    direction: direction.label(),
-                    port: port.port.clone(),
-                    available: all.iter().map(|p| p.name.clone()).collect(),
-                }),
-                Some(found) if !found.array => {
-                    if let Some(index) = port.index {
-                        errors.push(ValidationError::IndexOnPlainPort {
-                            context,
-                            node: port.process.clone(),
-                            port: port.port.clone(),
-                            index,
-                        });
-                    }
-                }
-                Some(_) => {}
+            if let Some(problem) = port_problem(context, port, direction, spec) {
+                errors.push(problem);
             }
         };
         let mut capacities = Vec::new();
@@ -145,6 +123,85 @@ impl Graph {
         } else {
             Err(Error::Invalid(errors))
         }
+    }
+}
+
+impl Graph {
+    /// Checks that `component` is registered, for a process `node` about to be added; returns
+    /// its spec.
+    ///
+    /// # Errors
+    ///
+    /// [`ValidationError::UnknownComponent`], with close names as suggestions.
+    pub fn check_component(
+        node: &str,
+        component: &str,
+        lookup: &dyn SpecLookup,
+    ) -> Result<ComponentSpec, Box<ValidationError>> {
+        lookup.spec(component).ok_or_else(|| {
+            Box::new(ValidationError::UnknownComponent {
+                node: node.into(),
+                component: component.into(),
+                suggestions: closest_names(component, &lookup.names()),
+            })
+        })
+    }
+
+    /// Checks one port reference against this graph's processes and their components, as an
+    /// edit that adds an edge, IIP or export needs; `context` names what is being added.
+    ///
+    /// # Errors
+    ///
+    /// [`ValidationError::MissingNode`], [`ValidationError::UnknownPort`] or
+    /// [`ValidationError::IndexOnPlainPort`].
+    pub fn check_port(
+        &self,
+        context: &str,
+        port: &PortRef,
+        direction: Direction,
+        lookup: &dyn SpecLookup,
+    ) -> Result<(), Box<ValidationError>> {
+        let Some(node) = self.node(&port.process) else {
+            return Err(Box::new(ValidationError::MissingNode {
+                context: context.into(),
+                node: port.process.clone(),
+            }));
+        };
+        let spec = Graph::check_component(&node.id, &node.component, lookup)?;
+        match port_problem(context.into(), port, direction, &spec) {
+            Some(problem) => Err(Box::new(problem)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What is wrong with `port` on a process of component `spec`, if anything.
+fn port_problem(
+    context: String,
+    port: &PortRef,
+    direction: Direction,
+    spec: &ComponentSpec,
+) -> Option<ValidationError> {
+    let (found, all): (Option<&PortSpec>, &[PortSpec]) = match direction {
+        Direction::In => (spec.find_inport(&port.port), &spec.inports),
+        Direction::Out => (spec.find_outport(&port.port), &spec.outports),
+    };
+    match found {
+        None => Some(ValidationError::UnknownPort {
+            context,
+            node: port.process.clone(),
+            component: spec.name.clone(),
+            direction: direction.label(),
+            port: port.port.clone(),
+            available: all.iter().map(|p| p.name.clone()).collect(),
+        }),
+        Some(found) if !found.array => port.index.map(|index| ValidationError::IndexOnPlainPort {
+            context,
+            node: port.process.clone(),
+            port: port.port.clone(),
+            index,
+        }),
+        Some(_) => None,
     }
 }
 

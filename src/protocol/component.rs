@@ -1,0 +1,154 @@
+//! The `component` subprotocol: list components, read a graph's source, and create subgraph
+//! components from graph source.
+
+use serde_json::{Map, Value, json};
+
+use super::fields;
+use super::{Handled, Message, Payload, Reply, unsupported};
+use crate::component::{ComponentSpec, PortSpec};
+use crate::graph::Format;
+use crate::runtime::Runtime;
+
+/// Handles `component:<command>`.
+pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Payload) -> Handled {
+    match command {
+        "list" => {
+            let specs = runtime.registry().specs();
+            for spec in &specs {
+                reply.send(runtime, component_message(spec));
+            }
+            reply.send(
+                runtime,
+                Message::new("component", "componentsready", Value::from(specs.len())),
+            );
+            Ok(())
+        }
+        "getsource" => {
+            let name = fields::string(p, "name", "component:getsource")?;
+            let source = source_of(runtime, name)?;
+            reply.send(runtime, source);
+            Ok(())
+        }
+        "source" => set_source(runtime, reply, p),
+        other => unsupported("component", other),
+    }
+}
+
+/// `component:component` for a spec.
+pub(crate) fn component_message(spec: &ComponentSpec) -> Message {
+    let ports = |ports: &[PortSpec]| -> Vec<Value> { ports.iter().map(port_definition).collect() };
+    let mut payload = Map::new();
+    payload.insert("name".into(), Value::from(spec.name.as_str()));
+    if !spec.description.is_empty() {
+        payload.insert("description".into(), Value::from(spec.description.as_str()));
+    }
+    if !spec.icon.is_empty() {
+        payload.insert("icon".into(), Value::from(spec.icon.as_str()));
+    }
+    payload.insert("subgraph".into(), Value::from(spec.subgraph));
+    payload.insert("inPorts".into(), Value::from(ports(&spec.inports)));
+    payload.insert("outPorts".into(), Value::from(ports(&spec.outports)));
+    Message::new("component", "component", Value::Object(payload))
+}
+
+fn port_definition(port: &PortSpec) -> Value {
+    let mut map = Map::new();
+    map.insert("id".into(), Value::from(port.name.as_str()));
+    map.insert("type".into(), Value::from(port.datatype.as_str()));
+    if !port.description.is_empty() {
+        map.insert("description".into(), Value::from(port.description.as_str()));
+    }
+    map.insert("addressable".into(), Value::from(port.array));
+    map.insert("required".into(), Value::from(port.required));
+    Value::Object(map)
+}
+
+/// `component:source` for a graph (by id, or as `<library>/<id>`, or a registered subgraph);
+/// an error naming why other components have no source to show.
+fn source_of(runtime: &Runtime, name: &str) -> Result<Message, String> {
+    let namespace = runtime.config().namespace.as_str();
+    let (library, bare) = match name.split_once('/') {
+        Some((library, bare)) => (library, bare),
+        None => (namespace, name),
+    };
+    let graph = runtime
+        .graph(name)
+        .or_else(|| runtime.graph(bare).filter(|_| library == namespace))
+        .cloned()
+        .map(std::sync::Arc::new)
+        .or_else(|| runtime.registry().graph(name));
+    if let Some(graph) = graph {
+        let library = graph
+            .properties
+            .get("library")
+            .and_then(Value::as_str)
+            .unwrap_or(library)
+            .to_string();
+        return Ok(Message::new(
+            "component",
+            "source",
+            json!({
+                "name": bare,
+                "library": library,
+                "language": "json",
+                "code": graph.to_json_string(),
+            }),
+        ));
+    }
+    match runtime.registry().spec(name) {
+        Some(spec) => Err(format!(
+            "{} has no source to show: {}",
+            spec.name,
+            if spec.name.starts_with("core/") {
+                "it is a native component compiled into flowd"
+            } else {
+                "it was loaded compiled (a WebAssembly component or a shared object)"
+            }
+        )),
+        None => Err(format!("no component or graph named '{name}'")),
+    }
+}
+
+/// `component:source`: a graph (FBP JSON or .fbp) becomes a subgraph component.
+fn set_source(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
+    let command = "component:source";
+    let name = fields::string(p, "name", command)?;
+    let language = fields::string(p, "language", command)?;
+    let code = match p.get("code") {
+        Some(Value::String(code)) => code,
+        _ => return Err(format!("{command}: 'code' must be a string")),
+    };
+    let format = match language {
+        "json" => Format::Json,
+        "fbp" => Format::Fbp,
+        other => {
+            return Err(format!(
+                "flowd cannot build a component from {other} source; it takes graphs (language \
+                 json or fbp) as subgraphs. Compile other components to WebAssembly and put the \
+                 .wasm file in a --components directory"
+            ));
+        }
+    };
+    let library = match p.get("library") {
+        Some(Value::String(l)) if !l.is_empty() => l.clone(),
+        _ => runtime.config().namespace.clone(),
+    };
+    let full_name = if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("{library}/{name}")
+    };
+    let mut graph = format
+        .parse(code)
+        .map_err(|e| format!("{command}: graph '{full_name}': {e}"))?;
+    graph
+        .properties
+        .entry("library")
+        .or_insert_with(|| Value::from(library.as_str()));
+    let spec = runtime
+        .registry()
+        .register_graph(&full_name, graph)
+        .map_err(|e| format!("{command}: graph '{full_name}': {e}"))?;
+    reply.broadcast(runtime, component_message(&spec));
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The FBP Network Protocol: messages, capabilities, and the handlers that turn a client's
+//! request into changes of the [`Runtime`] and answers.
+//!
+//! One module per subprotocol (`runtime`, `graph`, `network`, `component`, `trace`). Each
+//! handler parses its payload leniently, checks everything before it changes anything, and
+//! either applies the change and answers, or answers `<protocol>:error` and changes nothing.
+//! The texts the official test suite and noflo-ui depend on (`No graph specified`, `Requested
+//! graph not found`, `<protocol>:<command> is not permitted`, `... not supported`) are kept
+//! exactly.
+
+mod capability;
+mod component;
+mod fields;
+mod graph;
+mod message;
+mod network;
+mod runtime;
+mod trace;
+
+pub use capability::{Capabilities, Capability};
+pub(crate) use fields::port_json;
+pub use message::{FrameError, Message, Request, known_protocol};
+
+use serde_json::{Map, Value};
+
+use crate::runtime::{ClientId, Runtime};
+
+/// The protocol version flowd speaks (0.8 was never tagged; clients accept up to 0.9).
+pub const VERSION: &str = "0.7";
+
+/// Where the answers to one request go: the requesting client, with the request's
+/// `requestId` as `responseTo`.
+pub(crate) struct Reply {
+    client: ClientId,
+    response_to: Option<Value>,
+    protocol: &'static str,
+}
+
+impl Reply {
+    /// Sends a message to the requester only.
+    pub(crate) fn send(&self, runtime: &mut Runtime, message: Message) {
+        runtime
+            .clients
+            .send(self.client, &message, self.response_to.as_ref());
+    }
+
+    /// Sends a message to the requester (as its answer) and to every other client allowed to
+    /// receive it.
+    pub(crate) fn broadcast(&self, runtime: &mut Runtime, message: Message) {
+        runtime
+            .clients
+            .broadcast(&message, Some((self.client, self.response_to.as_ref())));
+    }
+
+    /// Answers with `<protocol>:error`.
+    pub(crate) fn error(&self, runtime: &mut Runtime, message: impl Into<String>) {
+        self.send(runtime, Message::error(self.protocol, message));
+    }
+
+    /// What the requesting client may do.
+    pub(crate) fn capabilities(&self, runtime: &Runtime) -> Capabilities {
+        runtime.clients.capabilities(self.client)
+    }
+}
+
+/// What a handler returns: `Err` is answered as `<protocol>:error` with its text.
+pub(crate) type Handled = Result<(), String>;
+
+/// Parses one frame from `client` and runs its command.
+pub(crate) fn dispatch(runtime: &mut Runtime, client: ClientId, text: &str) {
+    let request = match Request::parse(text) {
+        Ok(request) => request,
+        Err(error) => {
+            runtime.send(client, &Message::error(&error.protocol, error.message));
+            return;
+        }
+    };
+    let capabilities = runtime.capabilities_for(request.secret.as_deref());
+    runtime.clients.set_capabilities(client, capabilities);
+    let protocol = match request.protocol.as_str() {
+        "runtime" => "runtime",
+        "graph" => "graph",
+        "network" => "network",
+        "component" => "component",
+        "trace" => "trace",
+        other => {
+            let message = format!(
+                "unknown protocol '{other}' (flowd speaks runtime, graph, network, component \
+                 and trace)"
+            );
+            runtime.send(client, &Message::error("runtime", message));
+            return;
+        }
+    };
+    let reply = Reply {
+        client,
+        response_to: request.request_id.clone(),
+        protocol,
+    };
+    let command = request.command.as_str();
+    if !capabilities.may_send(protocol, command) {
+        reply.error(runtime, format!("{protocol}:{command} is not permitted"));
+        return;
+    }
+    let payload = request.payload;
+    let handled = match protocol {
+        "runtime" => runtime::handle(runtime, &reply, command, &payload),
+        "graph" => graph::handle(runtime, &reply, command, &payload),
+        "network" => network::handle(runtime, &reply, command, &payload),
+        "component" => component::handle(runtime, &reply, command, &payload),
+        _ => trace::handle(runtime, &reply, command, &payload),
+    };
+    if let Err(message) = handled {
+        reply.error(runtime, message);
+    }
+}
+
+/// The answer to a command the protocol does not have.
+pub(crate) fn unsupported(protocol: &str, command: &str) -> Handled {
+    Err(format!("{protocol}:{command} not supported"))
+}
+
+/// The payload of a request.
+pub(crate) type Payload = Map<String, Value>;

@@ -1,0 +1,148 @@
+//! The `network` subprotocol: start, stop and watch a graph's network; persist the main graph.
+//!
+//! States follow the reference runtime: a network that finished by itself is still `started`
+//! (but not `running`) until it is stopped; `stop` always answers `network:stopped`.
+
+use serde_json::{Value, json};
+
+use super::fields::{self, port_json};
+use super::{Handled, Message, Payload, Reply, unsupported};
+use crate::engine::EdgeId;
+use crate::runtime::{Live, NetworkState, Runtime, now, stopped_message};
+
+/// Handles `network:<command>`.
+pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Payload) -> Handled {
+    if command == "persist" {
+        let path = runtime.persist()?;
+        tracing::debug!("persisted to {}", path.display());
+        reply.send(runtime, Message::new("network", "persist", json!({})));
+        return Ok(());
+    }
+    if !matches!(command, "start" | "stop" | "getstatus" | "debug" | "edges") {
+        return unsupported("network", command);
+    }
+    let id = fields::graph(p)?.to_string();
+    if runtime.graph(&id).is_none() {
+        return Err("Requested graph not found".into());
+    }
+    match command {
+        "start" => start(runtime, reply, &id),
+        "stop" => {
+            stop(runtime, &id);
+            Ok(())
+        }
+        "getstatus" => {
+            runtime.settle(&id);
+            let (started, running) = flags(runtime, &id);
+            reply.send(
+                runtime,
+                Message::new(
+                    "network",
+                    "status",
+                    json!({ "graph": id, "running": running, "started": started }),
+                ),
+            );
+            Ok(())
+        }
+        "debug" => {
+            let enable = match p.get("enable") {
+                Some(Value::Bool(b)) => *b,
+                _ => return Err("network:debug: 'enable' must be a boolean".into()),
+            };
+            if let Some(NetworkState::Running(live)) =
+                runtime.graphs.get_mut(&id).map(|e| &mut e.network)
+            {
+                live.debug = enable;
+            }
+            // The protocol defines no answer to debug (strict clients reject any).
+            Ok(())
+        }
+        _ => edges(runtime, reply, &id, p),
+    }
+}
+
+fn flags(runtime: &Runtime, id: &str) -> (bool, bool) {
+    runtime
+        .graphs
+        .get(id)
+        .map_or((false, false), |e| e.network.flags())
+}
+
+/// `network:start`: starts the graph's network, unless it runs already.
+fn start(runtime: &mut Runtime, reply: &Reply, id: &str) -> Handled {
+    if !runtime.is_running(id) {
+        let generation = runtime.next_generation();
+        let Some(graph) = runtime.graph(id).cloned() else {
+            return Err("Requested graph not found".into());
+        };
+        let live = Live::start(runtime, id, &graph, generation)
+            .map_err(|e| format!("cannot start the network of graph '{id}': {e}"))?;
+        if let Some(entry) = runtime.graphs.get_mut(id) {
+            if let Some(selection) = &entry.watched {
+                live.watch_only(selection);
+            }
+            entry.network = NetworkState::Running(Box::new(live));
+        }
+    }
+    let message = Message::new(
+        "network",
+        "started",
+        json!({ "graph": id, "time": now(), "started": true, "running": true }),
+    );
+    runtime.report(id, &message);
+    let _ = reply;
+    Ok(())
+}
+
+/// Stops the network of graph `id` (if it runs) and tells every client it stopped.
+pub(crate) fn stop(runtime: &mut Runtime, id: &str) {
+    let uptime = match runtime.graphs.get_mut(id) {
+        Some(entry) => {
+            let uptime = match &entry.network {
+                NetworkState::Running(live) => {
+                    live.stop();
+                    live.uptime()
+                }
+                NetworkState::Finished { uptime } => *uptime,
+                NetworkState::Idle | NetworkState::Stopped => Default::default(),
+            };
+            entry.network = NetworkState::Stopped;
+            uptime
+        }
+        None => return,
+    };
+    runtime.report(id, &stopped_message(id, false, uptime));
+}
+
+/// `network:edges`: which edges report their packets.
+fn edges(runtime: &mut Runtime, reply: &Reply, id: &str, p: &Payload) -> Handled {
+    let name = "network:edges";
+    let Some(Value::Array(list)) = p.get("edges") else {
+        return Err(format!("{name}: 'edges' must be an array of {{src, tgt}}"));
+    };
+    let mut selection = Vec::with_capacity(list.len());
+    for edge in list {
+        let Value::Object(edge) = edge else {
+            return Err(format!("{name}: each edge must be an object {{src, tgt}}"));
+        };
+        selection.push(EdgeId {
+            src: fields::port(edge, "src", name)?,
+            tgt: fields::port(edge, "tgt", name)?,
+        });
+    }
+    let echo: Vec<Value> = selection
+        .iter()
+        .map(|e| json!({ "src": port_json(&e.src), "tgt": port_json(&e.tgt) }))
+        .collect();
+    if let Some(entry) = runtime.graphs.get_mut(id) {
+        if let NetworkState::Running(live) = &entry.network {
+            live.watch_only(&selection);
+        }
+        entry.watched = Some(selection);
+    }
+    reply.send(
+        runtime,
+        Message::new("network", "edges", json!({ "graph": id, "edges": echo })),
+    );
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! The runtime: the graphs a protocol server manages, their networks, and the clients watching.
+//!
+//! [`Runtime`] is the one place that changes graphs and starts or stops their networks; it
+//! lives behind a mutex ([`SharedRuntime`]) that the connection tasks, the network reporters and
+//! the autosave thread share. Everything that reaches clients is sent while that lock is held,
+//! so every client sees changes in the order they were made.
+
+mod clients;
+mod network;
+mod trace;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+pub use clients::{ClientId, Clients, Outbound};
+pub(crate) use network::{Live, NetworkState, now, stopped_message};
+pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
+
+use crate::component::Registry;
+use crate::engine::NetworkConfig;
+use crate::graph::{self, Graph};
+use crate::protocol::{Capabilities, Message};
+
+/// How often unsaved edits are written back when autosave is on.
+const AUTOSAVE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a runtime is and whom it lets in.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The runtime's id (a UUID), stable across restarts so a noflo-ui URL keeps working.
+    pub id: String,
+    /// A human-readable label, shown by noflo-ui.
+    pub label: String,
+    /// The component library of graphs made through the protocol.
+    pub namespace: String,
+    /// Secrets and the capabilities each grants. Empty: every client may do everything (for
+    /// local development; the server then only listens on loopback).
+    pub secrets: BTreeMap<String, Capabilities>,
+    /// The file the main graph is loaded from and saved to (`network:persist`, autosave).
+    pub main_file: Option<PathBuf>,
+    /// Whether edits of the main graph are written to `main_file` as they happen.
+    pub autosave: bool,
+    /// How networks are built.
+    pub network: NetworkConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            id: uuid::Uuid::new_v4().to_string(),
+            label: "flowd".into(),
+            namespace: "flowd".into(),
+            secrets: BTreeMap::new(),
+            main_file: None,
+            autosave: false,
+            network: NetworkConfig::default(),
+        }
+    }
+}
+
+/// A graph the runtime manages, with its network.
+pub(crate) struct GraphEntry {
+    pub(crate) graph: Graph,
+    pub(crate) network: NetworkState,
+    pub(crate) trace: Option<Trace>,
+    /// Edges selected with `network:edges` (all edges when `None`).
+    pub(crate) watched: Option<Vec<crate::engine::EdgeId>>,
+    dirty: bool,
+}
+
+impl GraphEntry {
+    fn new(graph: Graph) -> GraphEntry {
+        GraphEntry {
+            graph,
+            network: NetworkState::Idle,
+            trace: None,
+            watched: None,
+            dirty: false,
+        }
+    }
+}
+
+/// The runtime, shared between the server's tasks.
+pub type SharedRuntime = Arc<Mutex<Runtime>>;
+
+/// Graphs by id, their networks, and the connected clients.
+pub struct Runtime {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) graphs: BTreeMap<String, GraphEntry>,
+    pub(crate) main: Option<String>,
+    pub(crate) clients: Clients,
+    pub(crate) this: Weak<Mutex<Runtime>>,
+    generation: u64,
+}
+
+impl Runtime {
+    /// A runtime with no graphs yet. With autosave on, a thread writes the main graph back
+    /// shortly after each edit.
+    pub fn new(config: RuntimeConfig, registry: Arc<Registry>) -> SharedRuntime {
+        let autosave = config.autosave && config.main_file.is_some();
+        let shared = Arc::new_cyclic(|this| {
+            Mutex::new(Runtime {
+                config,
+                registry,
+                graphs: BTreeMap::new(),
+                main: None,
+                clients: Clients::default(),
+                this: this.clone(),
+                generation: 0,
+            })
+        });
+        if autosave {
+            spawn_autosave(Arc::downgrade(&shared));
+        }
+        shared
+    }
+
+    /// Locks a shared runtime; a panic while it was held does not make it unusable.
+    pub fn lock(shared: &SharedRuntime) -> MutexGuard<'_, Runtime> {
+        shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The component registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The id of the main graph, if there is one.
+    pub fn main_graph(&self) -> Option<&str> {
+        self.main.as_deref()
+    }
+
+    /// The graph `id`, if the runtime has it.
+    pub fn graph(&self, id: &str) -> Option<&Graph> {
+        self.graphs.get(id).map(|e| &e.graph)
+    }
+
+    /// The ids of every graph.
+    pub fn graph_ids(&self) -> Vec<String> {
+        self.graphs.keys().cloned().collect()
+    }
+
+    /// Whether the network of graph `id` is running.
+    pub fn is_running(&self, id: &str) -> bool {
+        self.graphs
+            .get(id)
+            .is_some_and(|e| matches!(e.network, NetworkState::Running(_)))
+    }
+
+    /// Adds (or replaces) graph `id`; `main` makes it the main graph. A running network of a
+    /// replaced graph is stopped.
+    pub fn add_graph(&mut self, id: &str, graph: Graph, main: bool) {
+        if let Some(old) = self.graphs.get(id)
+            && let NetworkState::Running(live) = &old.network
+        {
+            live.stop();
+        }
+        self.graphs.insert(id.to_string(), GraphEntry::new(graph));
+        if main {
+            self.main = Some(id.to_string());
+        }
+    }
+
+    /// Loads the main graph from [`RuntimeConfig::main_file`]; its id is its `id` or `name`
+    /// property, else the file's stem. Returns the id.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is not a graph.
+    pub fn load_main_file(&mut self) -> Result<Option<String>, graph::Error> {
+        let Some(path) = self.config.main_file.clone() else {
+            return Ok(None);
+        };
+        let graph = graph::load(&path)?;
+        let id = graph_id(&graph, &path);
+        self.add_graph(&id, graph, true);
+        Ok(Some(id))
+    }
+
+    /// Every capability this runtime offers: all of them, but `network:persist` only when
+    /// the main graph has a file to persist to.
+    pub fn offered(&self) -> Capabilities {
+        let mut offered = Capabilities::all();
+        if self.config.main_file.is_none() {
+            offered = offered.without(crate::protocol::Capability::NetworkPersist);
+        }
+        offered
+    }
+
+    /// What a request with `secret` may do.
+    pub fn capabilities_for(&self, secret: Option<&str>) -> Capabilities {
+        let granted = if self.config.secrets.is_empty() {
+            Capabilities::all()
+        } else {
+            secret
+                .and_then(|s| self.config.secrets.get(s))
+                .copied()
+                .unwrap_or(Capabilities::NONE)
+        };
+        granted.intersect(self.offered())
+    }
+
+    /// Registers a client whose frames go to `tx`.
+    pub fn connect(&mut self, tx: tokio::sync::mpsc::Sender<Outbound>) -> ClientId {
+        let initial = self.capabilities_for(None);
+        self.clients.add(initial, tx)
+    }
+
+    /// Forgets a client.
+    pub fn disconnect(&mut self, client: ClientId) {
+        self.clients.remove(client);
+    }
+
+    /// Handles one text frame from `client`.
+    pub fn handle_frame(&mut self, client: ClientId, text: &str) {
+        crate::protocol::dispatch(self, client, text);
+    }
+
+    /// Sends `message` to one client (used for errors found before dispatch).
+    pub fn send(&mut self, client: ClientId, message: &Message) {
+        self.clients.send(client, message, None);
+    }
+
+    /// The network configuration for networks started through the protocol: every edge
+    /// watched from the start, exported ports wired to clients.
+    pub(crate) fn network_config(&self) -> NetworkConfig {
+        NetworkConfig {
+            watch_edges: true,
+            external_ports: true,
+            ..self.config.network.clone()
+        }
+    }
+
+    /// A fresh number for a network about to start, so reporters of older ones stand down.
+    pub(crate) fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Notes that graph `id` changed (for autosave).
+    pub(crate) fn edited(&mut self, id: &str) {
+        if let Some(entry) = self.graphs.get_mut(id) {
+            entry.dirty = true;
+        }
+    }
+
+    /// Writes the main graph to its file (atomically, keeping a `.bak`); returns the file.
+    ///
+    /// # Errors
+    ///
+    /// There is no main graph or no file for it, or writing failed.
+    pub fn persist(&mut self) -> Result<PathBuf, String> {
+        let Some(path) = self.config.main_file.clone() else {
+            return Err(
+                "flowd was started without a graph file (--graph FILE), so there is nowhere \
+                 to persist to"
+                    .into(),
+            );
+        };
+        let Some(id) = self.main.clone() else {
+            return Err("there is no main graph to persist".into());
+        };
+        let Some(entry) = self.graphs.get_mut(&id) else {
+            return Err(format!("the main graph '{id}' is gone"));
+        };
+        let mut graph = entry.graph.clone();
+        graph.properties.insert("id".into(), id.clone().into());
+        graph::save(&graph, &path).map_err(|e| format!("cannot persist graph '{id}': {e}"))?;
+        entry.dirty = false;
+        tracing::info!("saved graph '{id}' to {}", path.display());
+        Ok(path)
+    }
+
+    /// Writes the main graph back if it has unsaved edits.
+    fn autosave(&mut self) {
+        let dirty = self
+            .main
+            .as_ref()
+            .and_then(|id| self.graphs.get(id))
+            .is_some_and(|e| e.dirty);
+        if dirty && let Err(error) = self.persist() {
+            tracing::warn!("autosave: {error}");
+        }
+    }
+
+    /// Stops every network and, with autosave, writes unsaved edits.
+    pub fn shutdown(&mut self) {
+        for entry in self.graphs.values() {
+            if let NetworkState::Running(live) = &entry.network {
+                live.stop();
+            }
+        }
+        if self.config.autosave {
+            self.autosave();
+        }
+    }
+}
+
+/// The id a graph loaded from `path` goes by.
+fn graph_id(graph: &Graph, path: &Path) -> String {
+    ["id", "name"]
+        .iter()
+        .find_map(|key| graph.properties.get(*key).and_then(|v| v.as_str()))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "main".into())
+}
+
+fn spawn_autosave(runtime: Weak<Mutex<Runtime>>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(AUTOSAVE_INTERVAL);
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            Runtime::lock(&runtime).autosave();
+        }
+    });
+}

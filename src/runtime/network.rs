@@ -1,0 +1,446 @@
+//! A graph's network as the runtime runs it: started, reported to clients, stopped.
+//!
+//! Each running network has a reporter thread that turns its [`Event`]s into protocol messages
+//! and broadcasts them. Events are only ever taken from the channel under the runtime's lock, by
+//! the reporter or by [`Runtime::settle`], so clients see them in order, and a status asked
+//! right after the last packet already knows that the network finished.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Select};
+use serde_json::{Map, Value, json};
+
+use super::Runtime;
+use crate::engine::{EdgeId, Event, GraphInport, GraphOutport, Network};
+use crate::graph::{Graph, PortRef};
+use crate::ip::{Ip, Payload};
+use crate::protocol::Message;
+use crate::protocol::port_json;
+
+/// IP payloads longer than this are shortened in `network:data` (noflo-ui only shows them).
+const MAX_DATA_BYTES: usize = 1024;
+
+/// How long a status request waits for a running network to finish.
+const SETTLE_GRACE: Duration = Duration::from_millis(150);
+
+/// Packets that may wait for an exported inport before `runtime:packet` is refused.
+const INPORT_QUEUE: usize = 1024;
+
+/// Where a graph's network is.
+pub(crate) enum NetworkState {
+    /// Never started.
+    Idle,
+    /// Processes are running.
+    Running(Box<Live>),
+    /// Every process ended by itself.
+    Finished {
+        /// Start to finish.
+        uptime: Duration,
+    },
+    /// Stopped by a client.
+    Stopped,
+}
+
+impl NetworkState {
+    /// `(started, running)` as `network:status` reports them.
+    pub(crate) fn flags(&self) -> (bool, bool) {
+        match self {
+            NetworkState::Idle | NetworkState::Stopped => (false, false),
+            NetworkState::Running(_) => (true, true),
+            NetworkState::Finished { .. } => (true, false),
+        }
+    }
+}
+
+/// A running network and what the runtime keeps beside it.
+pub(crate) struct Live {
+    network: Network,
+    events: Receiver<Event>,
+    generation: u64,
+    started: Instant,
+    /// Feeders of the exported inports, by public name.
+    inports: HashMap<String, crossbeam_channel::Sender<Ip>>,
+    /// Edges whose metadata says `secure`: their data is not shown.
+    secure: HashSet<(String, String, String, String)>,
+    /// Whether `network:debug` turned debugging on (kept for the status of clients).
+    pub(crate) debug: bool,
+    /// When a process last ended: a network that is winding down.
+    last_ended: Option<Instant>,
+}
+
+impl Live {
+    /// Starts `graph`'s network; its events are reported by a thread of its own.
+    pub(crate) fn start(
+        runtime: &Runtime,
+        graph_id: &str,
+        graph: &Graph,
+        generation: u64,
+    ) -> Result<Live, crate::engine::Error> {
+        let mut network = Network::start(graph, &runtime.registry, runtime.network_config())?;
+        let events = network.events().clone();
+        let mut inports = HashMap::new();
+        for export in &graph.inports {
+            if let Some(port) = network.take_inport(&export.name) {
+                inports.insert(export.name.clone(), spawn_feeder(port));
+            }
+        }
+        for export in &graph.outports {
+            if let Some(port) = network.take_outport(&export.name) {
+                spawn_reader(
+                    runtime.this.clone(),
+                    graph_id.to_string(),
+                    export.name.clone(),
+                    port,
+                );
+            }
+        }
+        let secure = graph
+            .edges()
+            .filter(|e| {
+                e.metadata
+                    .as_ref()
+                    .and_then(|m| m.get("secure"))
+                    .is_some_and(|s| s == &Value::Bool(true))
+            })
+            .map(|e| edge_key(&e.src, &e.tgt))
+            .collect();
+        spawn_reporter(
+            runtime.this.clone(),
+            graph_id.to_string(),
+            generation,
+            events.clone(),
+        );
+        Ok(Live {
+            network,
+            events,
+            generation,
+            started: Instant::now(),
+            inports,
+            secure,
+            debug: false,
+            last_ended: None,
+        })
+    }
+
+    /// How long the network has run.
+    pub(crate) fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops the network (its processes wind down on their own threads).
+    pub(crate) fn stop(&self) {
+        self.network.stop();
+    }
+
+    /// Queues `ip` for the exported inport `port`.
+    pub(crate) fn send(&self, port: &str, ip: Ip) -> Result<(), String> {
+        let Some(feeder) = self.inports.get(port) else {
+            return Err(format!(
+                "the running network has no exported inport '{port}'"
+            ));
+        };
+        feeder.try_send(ip).map_err(|error| match error {
+            crossbeam_channel::TrySendError::Full(_) => format!(
+                "inport '{port}' has {INPORT_QUEUE} packets waiting; try again when it drains"
+            ),
+            crossbeam_channel::TrySendError::Disconnected(_) => {
+                format!("inport '{port}' no longer takes packets (its process has ended)")
+            }
+        })
+    }
+}
+
+/// Runs a thread that moves packets from the runtime into an exported inport, so a full edge
+/// never blocks the runtime.
+fn spawn_feeder(mut port: GraphInport) -> crossbeam_channel::Sender<Ip> {
+    let (tx, rx) = crossbeam_channel::bounded::<Ip>(INPORT_QUEUE);
+    std::thread::spawn(move || {
+        for ip in rx {
+            if port.send(ip).is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// Runs a thread that sends what leaves an exported outport to the clients as `runtime:packet`.
+fn spawn_reader(runtime: Weak<Mutex<Runtime>>, graph: String, port: String, mut out: GraphOutport) {
+    std::thread::spawn(move || {
+        while let Some(ip) = out.recv() {
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            let (event, payload) = match &ip {
+                Ip::Data(p) => ("data", p.to_json()),
+                Ip::Open(p) => ("begingroup", p.to_json()),
+                Ip::Close(p) => ("endgroup", p.to_json()),
+            };
+            let message = Message::new(
+                "runtime",
+                "packet",
+                json!({ "port": port, "event": event, "graph": graph, "payload": payload }),
+            );
+            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
+            runtime.clients.broadcast(&message, None);
+        }
+    });
+}
+
+/// Runs the thread that reports a network's events until it ends.
+fn spawn_reporter(
+    runtime: Weak<Mutex<Runtime>>,
+    graph: String,
+    generation: u64,
+    events: Receiver<Event>,
+) {
+    std::thread::spawn(move || {
+        loop {
+            // Wait without taking: the event is taken under the lock, in order.
+            let mut select = Select::new();
+            select.recv(&events);
+            let _ = select.ready();
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
+            if !runtime.report_events(&graph, generation) {
+                return;
+            }
+        }
+    });
+}
+
+impl Runtime {
+    /// Reports every event waiting for the network of `graph_id`; returns false once that
+    /// network is gone or over (the reporter then ends).
+    pub(crate) fn report_events(&mut self, graph_id: &str, generation: u64) -> bool {
+        loop {
+            let Some(entry) = self.graphs.get_mut(graph_id) else {
+                return false;
+            };
+            let NetworkState::Running(live) = &mut entry.network else {
+                return false;
+            };
+            if live.generation != generation {
+                return false;
+            }
+            let event = match live.events.try_recv() {
+                Ok(event) => event,
+                Err(crossbeam_channel::TryRecvError::Empty) => return true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    // Every process is gone without a last event: only after a stop.
+                    return false;
+                }
+            };
+            if let Event::ProcessEnded { .. } = event {
+                live.last_ended = Some(Instant::now());
+            }
+            let messages = event_messages(graph_id, live, &event);
+            if let Event::Finished { uptime } = event {
+                entry.network = NetworkState::Finished { uptime };
+                let message = stopped_message(graph_id, true, uptime);
+                self.report(graph_id, &message);
+                return false;
+            }
+            for message in messages {
+                self.report(graph_id, &message);
+            }
+        }
+    }
+
+    /// Brings a running network's state up to date before answering about it: reports its
+    /// waiting events, and if it is young or winding down (a process ended lately), waits
+    /// briefly for it to finish: a network whose last packets were just reported is usually a
+    /// few hundred microseconds from its end. A long-running network is answered at once.
+    pub(crate) fn settle(&mut self, graph_id: &str) {
+        let deadline = Instant::now() + SETTLE_GRACE;
+        loop {
+            let Some(entry) = self.graphs.get(graph_id) else {
+                return;
+            };
+            let NetworkState::Running(live) = &entry.network else {
+                return;
+            };
+            let generation = live.generation;
+            let winding_down = live.started.elapsed() < SETTLE_GRACE * 4
+                || live.last_ended.is_some_and(|t| t.elapsed() < SETTLE_GRACE);
+            if !live.events.is_empty() {
+                self.report_events(graph_id, generation);
+            } else if !winding_down || Instant::now() >= deadline {
+                return;
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Broadcasts a network message and records it in the graph's trace, if one is on.
+    pub(crate) fn report(&mut self, graph_id: &str, message: &Message) {
+        if let Some(trace) = self.graphs.get_mut(graph_id).and_then(|e| e.trace.as_mut()) {
+            trace.record(message);
+        }
+        self.clients.broadcast(message, None);
+    }
+}
+
+/// `network:stopped` for a network that ran `uptime`.
+pub(crate) fn stopped_message(graph_id: &str, started: bool, uptime: Duration) -> Message {
+    Message::new(
+        "network",
+        "stopped",
+        json!({
+            "graph": graph_id,
+            "time": now(),
+            "uptime": uptime.as_secs_f64(),
+            "started": started,
+            "running": false,
+        }),
+    )
+}
+
+/// The current time, ISO-8601 in UTC with milliseconds.
+pub(crate) fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
+    (
+        src.process.clone(),
+        src.port.to_lowercase(),
+        tgt.process.clone(),
+        tgt.port.to_lowercase(),
+    )
+}
+
+/// The protocol messages for one engine event (none for events clients do not see).
+fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
+    match event {
+        Event::Initial { tgt, ip } => {
+            let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
+            packet_message(graph_id, id, None, tgt, ip, false)
+                .into_iter()
+                .collect()
+        }
+        Event::Data { edge, ip } => {
+            // Edges to and from exported ports are reported as `runtime:packet`.
+            if edge.src.process.is_empty() || edge.tgt.process.is_empty() {
+                return Vec::new();
+            }
+            let secure = live.secure.contains(&edge_key(&edge.src, &edge.tgt));
+            packet_message(
+                graph_id,
+                edge_label(edge),
+                Some(&edge.src),
+                &edge.tgt,
+                ip,
+                secure,
+            )
+            .into_iter()
+            .collect()
+        }
+        Event::ProcessError { node, message } => vec![Message::new(
+            "network",
+            "processerror",
+            json!({ "id": node, "error": message, "graph": graph_id }),
+        )],
+        Event::Output { message, .. } => vec![Message::new(
+            "network",
+            "output",
+            json!({ "message": message, "type": "message" }),
+        )],
+        Event::Started
+        | Event::ProcessEnded { .. }
+        | Event::Finished { .. }
+        | Event::Stopped { .. } => Vec::new(),
+    }
+}
+
+/// noflo's name for an edge: `Hello() OUT -> IN World()`.
+fn edge_label(edge: &EdgeId) -> String {
+    format!(
+        "{}() {} -> {} {}()",
+        edge.src.process,
+        edge.src.port.to_uppercase(),
+        edge.tgt.port.to_uppercase(),
+        edge.tgt.process
+    )
+}
+
+fn packet_message(
+    graph_id: &str,
+    id: String,
+    src: Option<&PortRef>,
+    tgt: &PortRef,
+    ip: &Ip,
+    secure: bool,
+) -> Option<Message> {
+    let mut payload = Map::new();
+    payload.insert("id".into(), Value::from(id));
+    if let Some(src) = src {
+        payload.insert("src".into(), port_json(src));
+    }
+    payload.insert("tgt".into(), port_json(tgt));
+    payload.insert("graph".into(), Value::from(graph_id));
+    let command = match ip {
+        Ip::Data(p) => {
+            let data = if secure {
+                Value::from("DATA")
+            } else {
+                shown(p)
+            };
+            payload.insert("data".into(), data);
+            "data"
+        }
+        Ip::Open(p) => {
+            payload.insert("group".into(), Value::from(p.to_string_lossy().as_ref()));
+            "begingroup"
+        }
+        Ip::Close(p) => {
+            payload.insert("group".into(), Value::from(p.to_string_lossy().as_ref()));
+            "endgroup"
+        }
+    };
+    Some(Message::new("network", command, Value::Object(payload)))
+}
+
+/// A payload as clients see it: its JSON value, or a shortened text for long payloads.
+fn shown(payload: &Payload) -> Value {
+    if payload.len() <= MAX_DATA_BYTES {
+        return payload.to_json();
+    }
+    let mut end = MAX_DATA_BYTES;
+    let text = payload.to_string_lossy();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Value::from(format!(
+        "{}… ({} bytes)",
+        &text[..end.min(text.len())],
+        payload.len()
+    ))
+}
+
+impl Live {
+    /// Reports packets only on the edges in `selection` (every edge if it is empty). Ports
+    /// compare without case, and a selection without an index covers every index.
+    pub(crate) fn watch_only(&self, selection: &[EdgeId]) {
+        if selection.is_empty() {
+            self.network.watch_all(true);
+            return;
+        }
+        let matches = |wanted: &PortRef, actual: &PortRef| {
+            wanted.process == actual.process
+                && wanted.port.eq_ignore_ascii_case(&actual.port)
+                && wanted.index.is_none_or(|i| Some(i) == actual.index)
+        };
+        for edge in self.network.edges() {
+            let on = selection
+                .iter()
+                .any(|s| matches(&s.src, &edge.src) && matches(&s.tgt, &edge.tgt));
+            self.network.watch(&edge, on);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The protocol server: WebSocket (optionally over TLS) on tokio, one task per client.
+//!
+//! A connection selects the `noflo` subprotocol when the client offers it. Each text frame is
+//! handed to the [`Runtime`] under its lock; answers and broadcasts come back through the
+//! client's own bounded queue and a writer task. Frames over the size limit close the
+//! connection (code 1009); binary frames and requests beyond the rate limit get an error frame
+//! and are otherwise ignored. Nothing a client sends can stop the server.
+
+mod limit;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::{
+    CloseFrame, WebSocketConfig, frame::coding::CloseCode,
+};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+use crate::protocol::{Message, Request as ProtocolRequest, known_protocol};
+use crate::runtime::{Outbound, Runtime, SharedRuntime};
+use limit::RateLimit;
+
+/// The subprotocol noflo-ui, fbp-protocol-client and the official test suite ask for.
+pub const SUBPROTOCOL: &str = "noflo";
+
+/// How the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to listen on (default `127.0.0.1:3569`).
+    pub listen: SocketAddr,
+    /// Certificate and key (PEM files) for `wss://`; plain `ws://` without.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The largest frame a client may send, in bytes (default 8 MiB: graph sources are big).
+    pub max_frame_bytes: usize,
+    /// Requests a client may send per second, on average (default 2000).
+    pub requests_per_second: u32,
+    /// Requests a client may send at once before the rate applies (default 10,000).
+    pub request_burst: u32,
+    /// Frames that may wait for a slow client before it is disconnected (default 65,536).
+    pub client_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3569)),
+            tls: None,
+            max_frame_bytes: 8 * 1024 * 1024,
+            requests_per_second: 2000,
+            request_burst: 10_000,
+            client_queue: 65_536,
+        }
+    }
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Anyone on the network could take full control.
+    #[error(
+        "refusing to listen on {0} without a secret: anyone who can reach it could run \
+         anything. Give --secret (or listen on 127.0.0.1 for local development)"
+    )]
+    OpenToNetwork(SocketAddr),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is not usable.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    runtime: SharedRuntime,
+    config: Arc<ServerConfig>,
+}
+
+impl Server {
+    /// Binds the listening socket.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::OpenToNetwork`] for a non-loopback address while the runtime has no
+    /// secret; [`ServerError::Bind`]; [`ServerError::Tls`].
+    pub async fn bind(config: ServerConfig, runtime: SharedRuntime) -> Result<Server, ServerError> {
+        let open = Runtime::lock(&runtime).config().secrets.is_empty();
+        if open && !config.listen.ip().is_loopback() {
+            return Err(ServerError::OpenToNetwork(config.listen));
+        }
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let bind_error = |source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Server {
+            listener,
+            local_addr,
+            tls,
+            runtime,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The WebSocket URL clients connect to.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Accepts clients until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let runtime = self.runtime.clone();
+            let config = self.config.clone();
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => serve(stream, peer, runtime, config).await,
+                        Err(error) => tracing::info!(%peer, "TLS handshake failed: {error}"),
+                    },
+                    None => serve(stream, peer, runtime, config).await,
+                }
+            });
+        }
+        Runtime::lock(&self.runtime).shutdown();
+    }
+}
+
+/// Serves one client until it leaves.
+async fn serve<S>(stream: S, peer: SocketAddr, runtime: SharedRuntime, config: Arc<ServerConfig>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_frame_bytes))
+        .max_frame_size(Some(config.max_frame_bytes));
+    let ws = match tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        select_subprotocol,
+        Some(ws_config),
+    )
+    .await
+    {
+        Ok(ws) => ws,
+        Err(error) => {
+            tracing::info!(%peer, "WebSocket handshake failed: {error}");
+            return;
+        }
+    };
+    tracing::info!(%peer, "client connected");
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Outbound>(config.client_queue.max(16));
+    let client = Runtime::lock(&runtime).connect(tx.clone());
+    let writer = tokio::spawn(async move {
+        while let Some(outbound) = rx.recv().await {
+            let sent = match outbound {
+                Outbound::Frame(text) => sink.send(WsMessage::text(text)).await,
+                Outbound::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut limit = RateLimit::new(config.requests_per_second, config.request_burst);
+    while let Some(received) = source.next().await {
+        match received {
+            Ok(WsMessage::Text(text)) => {
+                if !limit.allow() {
+                    let protocol = ProtocolRequest::parse(&text)
+                        .map(|r| known_protocol(&r.protocol).to_string())
+                        .unwrap_or_else(|e| e.protocol);
+                    let message = format!(
+                        "too many requests: at most {} per second (bursts of {}); this one was \
+                         dropped",
+                        config.requests_per_second, config.request_burst
+                    );
+                    Runtime::lock(&runtime).send(client, &Message::error(&protocol, message));
+                    continue;
+                }
+                Runtime::lock(&runtime).handle_frame(client, &text);
+            }
+            Ok(WsMessage::Binary(_)) => {
+                let message = "binary frames are not part of the FBP protocol; send each \
+                               message as a JSON text frame";
+                Runtime::lock(&runtime).send(client, &Message::error("runtime", message));
+            }
+            Ok(WsMessage::Close(_)) => break,
+            Ok(_) => {}
+            Err(tungstenite::Error::Capacity(error)) => {
+                tracing::info!(%peer, "closing: {error}");
+                let reason = format!("frame too large (limit {} bytes)", config.max_frame_bytes);
+                let _ = tx.try_send(Outbound::Close(CloseCode::Size, reason));
+                break;
+            }
+            Err(error) => {
+                tracing::info!(%peer, "connection error: {error}");
+                break;
+            }
+        }
+    }
+    Runtime::lock(&runtime).disconnect(client);
+    drop(tx);
+    let _ = writer.await;
+    tracing::info!(%peer, "client disconnected");
+}
+
+/// Selects `noflo` when the client offers it, and no subprotocol otherwise.
+#[allow(clippy::result_large_err)] // the signature is tungstenite's callback type
+fn select_subprotocol(
+    request: &Request,
+    mut response: Response,
+) -> Result<Response, tungstenite::handshake::server::ErrorResponse> {
+    let offered = request
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL);
+    if offered {
+        response.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    Ok(response)
+}

@@ -1,0 +1,172 @@
+//! `flowd serve` as a user starts it: the readiness line, the runtime id kept across restarts,
+//! the refusal to listen openly without a secret, and a graph edited over the protocol,
+//! persisted, and restored by the next start.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::protocol::Client;
+use serde_json::json;
+
+/// A running `flowd serve`, killed when dropped.
+struct Served {
+    child: Child,
+    /// The first stdout line.
+    line: String,
+    url: String,
+}
+
+impl Served {
+    fn start(args: &[&str], state: &Path) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowd"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .args(args)
+            .env_remove("FLOWD_LOG")
+            .env_remove("FLOWD_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flowd");
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Served { child, line, url }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_where_it_listens_and_keeps_its_id() {
+    let state = tempfile::tempdir().unwrap();
+    let first = Served::start(&[], state.path());
+    assert!(
+        first.line.starts_with("flowd listening on ws://127.0.0.1:"),
+        "{}",
+        first.line
+    );
+    assert!(
+        first
+            .line
+            .contains("#runtime/endpoint?protocol%3Dwebsocket%26address%3Dws%3A%2F%2F127.0.0.1%3A")
+    );
+    let mut client = Client::connect(&first.url, None).await;
+    let runtime = client
+        .request("runtime", "getruntime", json!({}), "runtime")
+        .await;
+    let id = runtime["id"].as_str().unwrap().to_string();
+    assert!(first.line.contains(&format!("id%3D{id}")), "{}", first.line);
+    assert_eq!(runtime["graph"], "HelloFlowd");
+    drop(first);
+
+    let second = Served::start(&[], state.path());
+    let mut client = Client::connect(&second.url, None).await;
+    let runtime = client
+        .request("runtime", "getruntime", json!({}), "runtime")
+        .await;
+    assert_eq!(runtime["id"], id.as_str(), "the id must survive a restart");
+}
+
+#[test]
+fn serve_refuses_an_open_address_without_a_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_flowd"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--id", "x"])
+        .env_remove("FLOWD_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without a secret"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_edited_and_persisted_is_restored_by_the_next_start() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("main.json");
+    std::fs::write(
+        &file,
+        r#"{"properties": {"name": "edited"}, "processes": {}, "connections": []}"#,
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap();
+    {
+        let served = Served::start(&["--graph", file_arg], state.path());
+        let mut c = Client::connect(&served.url, None).await;
+        let runtime = c
+            .request("runtime", "getruntime", json!({}), "runtime")
+            .await;
+        assert_eq!(runtime["graph"], "edited");
+        c.request(
+            "graph",
+            "addnode",
+            json!({"id": "r", "component": "core/Repeat", "metadata": {"x": 10, "y": 20}, "graph": "edited"}),
+            "addnode",
+        )
+        .await;
+        c.request("network", "persist", json!({}), "persist").await;
+    }
+    assert!(state.path().join("main.json.bak").exists());
+    let served = Served::start(&["--graph", file_arg], state.path());
+    let mut c = Client::connect(&served.url, None).await;
+    let source = c
+        .request(
+            "component",
+            "getsource",
+            json!({"name": "edited"}),
+            "source",
+        )
+        .await;
+    assert_eq!(source["language"], "json");
+    let graph: serde_json::Value = serde_json::from_str(source["code"].as_str().unwrap()).unwrap();
+    assert_eq!(graph["processes"]["r"]["component"], "core/Repeat");
+    assert_eq!(
+        graph["processes"]["r"]["metadata"],
+        json!({"x": 10, "y": 20})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autosave_writes_edits_without_being_asked() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("auto.fbp");
+    std::fs::write(&file, "# @name auto\n'x' -> IN A(core/Repeat)\n").unwrap();
+    let served = Served::start(
+        &["--graph", file.to_str().unwrap(), "--autosave"],
+        state.path(),
+    );
+    let mut c = Client::connect(&served.url, None).await;
+    c.request(
+        "graph",
+        "renamenode",
+        json!({"from": "A", "to": "B", "graph": "auto"}),
+        "renamenode",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.contains("B(core/Repeat)") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not saved: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
