@@ -7,11 +7,13 @@
 //! output batches whenever the process is about to wait, so batching never delays an IP that
 //! its receiver is waiting for.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::edge::{Incoming, Outgoing, StopSignal, YIELDS_BEFORE_PARKING};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
+use super::live::{Mail, Mailbox};
 use crate::ip::{Ip, Payload};
 
 /// A handle to one inport (or one index of an array inport) of the running process.
@@ -53,6 +55,8 @@ pub(crate) struct OutSlot {
     pub(crate) name: String,
     pub(crate) index: Option<usize>,
     pub(crate) connections: Vec<Outgoing>,
+    /// Connections added or removed while the network runs (live edits).
+    pub(crate) mailbox: Option<Arc<Mailbox>>,
 }
 
 impl InSlot {
@@ -72,6 +76,28 @@ impl OutSlot {
             name: name.to_string(),
             index,
             connections,
+            mailbox: None,
+        }
+    }
+
+    /// Applies the live edits posted to this port.
+    fn read_mail(&mut self) {
+        let Some(mailbox) = &self.mailbox else {
+            return;
+        };
+        if !mailbox.has_mail() {
+            return;
+        }
+        for mail in mailbox.take() {
+            self.apply(mail);
+        }
+    }
+
+    fn apply(&mut self, mail: Mail) {
+        match mail {
+            Mail::Attach(outgoing) => self.connections.push(outgoing),
+            // The network announced the end to the receiver itself.
+            Mail::Detach(edge) => self.connections.retain(|c| c.edge() != Some(&edge)),
         }
     }
 }
@@ -439,6 +465,7 @@ impl ProcessContext {
     #[cold]
     fn send_slow(&mut self, port: OutPort, ip: Ip) -> Result<(), ProcessError> {
         let slot = &mut self.outports[port.0];
+        slot.read_mail();
         match slot.connections.as_mut_slice() {
             [] => Ok(()),
             [only] => {
@@ -491,6 +518,7 @@ impl ProcessContext {
     /// [`ProcessError::Stopped`] when the network stops.
     pub fn flush(&mut self) -> Result<(), ProcessError> {
         for slot in &mut self.outports {
+            slot.read_mail();
             for connection in &mut slot.connections {
                 connection.flush(&self.stop)?;
             }
@@ -569,6 +597,12 @@ impl ProcessContext {
     /// Flushes every output and announces end of stream on each connection.
     pub(crate) fn finish(&mut self) {
         for slot in &mut self.outports {
+            // Closing the mailbox first: no edge can be added to a finished port.
+            if let Some(mailbox) = slot.mailbox.clone() {
+                for mail in mailbox.close() {
+                    slot.apply(mail);
+                }
+            }
             for connection in &mut slot.connections {
                 let _ = connection.finish(&self.stop);
             }

@@ -226,6 +226,11 @@ impl Outgoing {
         self.closed
     }
 
+    /// The edge this sender feeds, if the network named it.
+    pub(crate) fn edge(&self) -> Option<&EdgeId> {
+        self.watch.as_ref().map(|(edge, ..)| edge)
+    }
+
     /// Queues `ip` if that does not fill the batch; otherwise gives it back.
     #[inline]
     pub(crate) fn push_if_room(&mut self, ip: Ip) -> Result<(), Ip> {
@@ -292,13 +297,42 @@ impl Outgoing {
 pub(crate) struct Incoming {
     rx: Option<Receiver<Packet>>,
     current: std::vec::IntoIter<Ip>,
-    upstreams: usize,
+    upstreams: Upstreams,
     ended: usize,
+}
+
+/// How many senders feed an inport. Shared with the network, which adds senders to a running
+/// network (live edits) before they send anything.
+#[derive(Clone, Default)]
+pub(crate) struct Upstreams(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Upstreams {
+    pub(crate) fn new(count: usize) -> Upstreams {
+        Upstreams(Arc::new(std::sync::atomic::AtomicUsize::new(count)))
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Counts one more sender.
+    pub(crate) fn add(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Incoming {
     /// An inport fed by `upstreams` senders on `rx`, with `initial` IPs (IIPs) served first.
     pub(crate) fn new(rx: Option<Receiver<Packet>>, upstreams: usize, initial: Vec<Ip>) -> Self {
+        Incoming::shared(rx, Upstreams::new(upstreams), initial)
+    }
+
+    /// As [`Incoming::new`], with a sender count the network can raise while the port runs.
+    pub(crate) fn shared(
+        rx: Option<Receiver<Packet>>,
+        upstreams: Upstreams,
+        initial: Vec<Ip>,
+    ) -> Self {
         Incoming {
             rx,
             current: initial.into_iter(),
@@ -309,7 +343,7 @@ impl Incoming {
 
     /// Whether every upstream has ended and everything was received.
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended >= self.upstreams && self.current.len() == 0
+        self.current.len() == 0 && self.ended >= self.upstreams.get()
     }
 
     /// The next buffered IP, without touching the channel.
@@ -326,7 +360,7 @@ impl Incoming {
     }
 
     pub(crate) fn receiver(&self) -> Option<&Receiver<Packet>> {
-        if self.ended >= self.upstreams {
+        if self.ended >= self.upstreams.get() {
             None
         } else {
             self.rx.as_ref()
@@ -359,7 +393,7 @@ impl Incoming {
                 self.current = batch.into_iter();
             }
             Some(Packet::End) => self.ended += 1,
-            None => self.ended = self.upstreams,
+            None => self.ended = self.upstreams.get(),
         }
     }
 }

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::context::OutSlot;
-use super::edge::{Incoming, Outgoing, Packet, StopTrigger, Watch, stop_signal};
+use super::edge::{Incoming, Outgoing, Packet, StopTrigger, Upstreams, Watch, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
+use super::live::{InputHandle, Mailbox, Wiring};
 use super::process::{InQueue, NodePlan, Process};
 use crate::component::Registry;
-use crate::graph::{Graph, PortRef};
+use crate::graph::{Graph, Node, PortRef};
 use crate::ip::{Ip, Payload};
 
 /// How a network is built. The defaults suit most graphs.
@@ -68,13 +69,18 @@ pub struct Outcome {
 /// until its component returns. [`Network::events`] reports what happens; [`Network::stop`]
 /// ends it promptly; dropping the handle stops it too.
 pub struct Network {
+    /// The network's own stop: exported port handles wait on it, and whether it was pulled
+    /// decides between [`Event::Stopped`] and [`Event::Finished`].
     stop: Arc<StopTrigger>,
     events: Receiver<Event>,
-    running: Arc<AtomicUsize>,
-    watches: HashMap<EdgeId, Watch>,
+    pub(super) events_tx: EventSender,
+    pub(super) running: Arc<AtomicUsize>,
+    pub(super) watches: HashMap<EdgeId, Watch>,
     inports: HashMap<String, GraphInport>,
     outports: HashMap<String, GraphOutport>,
     started: Instant,
+    pub(super) config: NetworkConfig,
+    pub(super) wiring: Wiring,
 }
 
 impl Network {
@@ -110,31 +116,7 @@ impl Network {
         let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
         let mut plans = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
-            let (spec, factory) = registry
-                .spec(&node.component)
-                .zip(registry.factory(&node.component))
-                .ok_or_else(|| Error::Instantiate {
-                    node: node.id.clone(),
-                    component: node.component.clone(),
-                    message: "component not registered".into(),
-                })?;
-            let info = crate::component::NodeInfo {
-                id: &node.id,
-                graph: graph.name(),
-                metadata: node.metadata.as_ref(),
-            };
-            let component = factory(&info).map_err(|message| Error::Instantiate {
-                node: node.id.clone(),
-                component: node.component.clone(),
-                message,
-            })?;
-            plans.push(NodePlan {
-                id: node.id.clone(),
-                spec,
-                component,
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            });
+            plans.push(plan_node(node, graph.name(), registry)?);
         }
         let index_of: HashMap<String, usize> = plans
             .iter()
@@ -186,14 +168,14 @@ impl Network {
                 index: *index,
                 tx,
                 rx,
-                upstreams: 0,
+                upstreams: Upstreams::new(0),
                 initial: Vec::new(),
             });
         }
         for (src, tgt, capacity) in edges {
             let batch = capacity.min(config.max_batch).max(1);
             let queue = queue_for(&mut plans, &index_of, &tgt);
-            queue.upstreams += 1;
+            queue.upstreams.add();
             let id = EdgeId {
                 src: src.clone(),
                 tgt: tgt.clone(),
@@ -227,7 +209,7 @@ impl Network {
             let batch = config.default_capacity.min(config.max_batch).max(1);
             for (name, tgt) in exported_in {
                 let queue = queue_for(&mut plans, &index_of, &tgt);
-                queue.upstreams += 1;
+                queue.upstreams.add();
                 let id = EdgeId {
                     src: PortRef::new("", name.clone()),
                     tgt,
@@ -259,9 +241,18 @@ impl Network {
             }
         }
 
-        let started = Instant::now();
-        let running = Arc::new(AtomicUsize::new(plans.len()));
-        let stop = Arc::new(trigger);
+        let mut network = Network {
+            stop: Arc::new(trigger),
+            events: events_rx,
+            events_tx: events.clone(),
+            running: Arc::new(AtomicUsize::new(0)),
+            watches,
+            inports,
+            outports,
+            started: Instant::now(),
+            config,
+            wiring: Wiring::default(),
+        };
         events.send(Event::Started, None);
         for event in initial {
             events.try_send(event);
@@ -274,23 +265,92 @@ impl Network {
                 None,
             );
         }
-        for plan in plans {
-            let node = plan.id.clone();
-            let process = Process::new(plan, &signal, &events, &running, &stop, started);
+        let processes: Vec<Process> = plans.into_iter().map(|p| network.prepare(p)).collect();
+        // Counted before any starts, so that an early finisher cannot end the network.
+        network.running.store(processes.len(), Ordering::SeqCst);
+        for process in processes {
+            let node = process.node().to_string();
             super::threads::spawn(Box::new(move || process.run())).map_err(|source| {
-                stop.trigger();
+                network.stop();
                 Error::Spawn { node, source }
             })?;
         }
-        Ok(Network {
-            stop,
-            events: events_rx,
-            running,
-            watches,
-            inports,
-            outports,
-            started,
-        })
+        Ok(network)
+    }
+
+    /// Creates the queues and mailboxes a process needs to be edited live (every declared
+    /// port gets one), registers them, and makes the process, ready to run.
+    pub(super) fn prepare(&mut self, mut plan: NodePlan) -> Process {
+        let batch = self
+            .config
+            .default_capacity
+            .min(self.config.max_batch)
+            .max(1);
+        for decl in plan.spec.inports.iter().filter(|p| !p.array) {
+            if !plan
+                .inputs
+                .iter()
+                .any(|q| q.name == decl.name && q.index.is_none())
+            {
+                let (tx, rx) =
+                    crossbeam_channel::bounded(self.config.default_capacity.div_ceil(batch));
+                plan.inputs.push(InQueue {
+                    name: decl.name.clone(),
+                    index: None,
+                    tx,
+                    rx,
+                    upstreams: Upstreams::new(0),
+                    initial: Vec::new(),
+                });
+            }
+        }
+        for queue in &plan.inputs {
+            self.wiring.inputs.insert(
+                (plan.id.clone(), queue.name.clone(), queue.index),
+                InputHandle {
+                    tx: queue.tx.clone(),
+                    upstreams: queue.upstreams.clone(),
+                    batch,
+                },
+            );
+        }
+        for decl in plan.spec.outports.iter().filter(|p| !p.array) {
+            if !plan
+                .outputs
+                .iter()
+                .any(|s| s.name == decl.name && s.index.is_none())
+            {
+                plan.outputs
+                    .push(OutSlot::new(&decl.name, None, Vec::new()));
+            }
+        }
+        for slot in &mut plan.outputs {
+            let mailbox = Arc::new(Mailbox::default());
+            slot.mailbox = Some(mailbox.clone());
+            self.wiring
+                .outputs
+                .insert((plan.id.clone(), slot.name.clone(), slot.index), mailbox);
+        }
+        let (trigger, signal) = stop_signal();
+        let trigger = Arc::new(trigger);
+        if self.stop.is_triggered() {
+            trigger.trigger();
+        }
+        self.wiring.stops.insert(plan.id.clone(), trigger);
+        self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
+        Process::new(
+            plan,
+            &signal,
+            &self.events_tx,
+            &self.running,
+            &self.stop,
+            self.started,
+        )
+    }
+
+    /// Instantiates the component of `node` for this network.
+    pub(super) fn plan_node(&self, node: &Node, registry: &Registry) -> Result<NodePlan, Error> {
+        plan_node(node, None, registry)
     }
 
     /// The network's events. Someone must drain them while the network runs (see
@@ -303,6 +363,9 @@ impl Network {
     /// promptly, and the network ends with [`Event::Stopped`]. Idempotent.
     pub fn stop(&self) {
         self.stop.trigger();
+        for stop in self.wiring.stops.values() {
+            stop.trigger();
+        }
     }
 
     /// Whether any process is still running.
@@ -401,8 +464,37 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        self.stop.trigger();
+        self.stop();
     }
+}
+
+/// Instantiates the component of `node` (of graph `graph`).
+fn plan_node(node: &Node, graph: Option<&str>, registry: &Registry) -> Result<NodePlan, Error> {
+    let (spec, factory) = registry
+        .spec(&node.component)
+        .zip(registry.factory(&node.component))
+        .ok_or_else(|| Error::Instantiate {
+            node: node.id.clone(),
+            component: node.component.clone(),
+            message: "component not registered".into(),
+        })?;
+    let info = crate::component::NodeInfo {
+        id: &node.id,
+        graph,
+        metadata: node.metadata.as_ref(),
+    };
+    let component = factory(&info).map_err(|message| Error::Instantiate {
+        node: node.id.clone(),
+        component: node.component.clone(),
+        message,
+    })?;
+    Ok(NodePlan {
+        id: node.id.clone(),
+        spec,
+        component,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    })
 }
 
 /// The sending end of an edge, registered so that it can be watched.
@@ -445,7 +537,7 @@ fn queue_for<'a>(
                 index: port.index,
                 tx,
                 rx,
-                upstreams: 0,
+                upstreams: Upstreams::new(0),
                 initial: Vec::new(),
             });
             let last = plan.inputs.len() - 1;

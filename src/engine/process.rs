@@ -27,7 +27,7 @@ pub(super) struct InQueue {
     pub(super) index: Option<usize>,
     pub(super) tx: crossbeam_channel::Sender<Packet>,
     pub(super) rx: crossbeam_channel::Receiver<Packet>,
-    pub(super) upstreams: usize,
+    pub(super) upstreams: super::edge::Upstreams,
     pub(super) initial: Vec<Ip>,
 }
 
@@ -70,7 +70,7 @@ impl Process {
                 InSlot::new(
                     &q.name,
                     q.index,
-                    Incoming::new(Some(q.rx), q.upstreams, q.initial),
+                    Incoming::shared(Some(q.rx), q.upstreams, q.initial),
                 )
             })
             .collect();
@@ -93,6 +93,11 @@ impl Process {
             stop: stop.clone(),
             started,
         }
+    }
+
+    /// The process id.
+    pub(super) fn node(&self) -> &str {
+        &self.node
     }
 
     pub(super) fn run(mut self) {

@@ -1,0 +1,160 @@
+//! Live edits of a running network: processes, edges and IIPs added and removed while IPs flow.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{port, start, test_registry};
+use flowd::engine::{Event, LiveEditError, Network};
+use flowd::graph::Node;
+use flowd::{Graph, Ip};
+
+/// Waits for the output event with `message` from `node`; panics after 5 s.
+fn expect_output(network: &Network, node: &str, message: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match network.events().recv_timeout(left) {
+            Ok(Event::Output {
+                node: n,
+                message: m,
+            }) if n == node && m == message => return,
+            Ok(Event::ProcessError { node, message }) => panic!("{node} failed: {message}"),
+            Ok(_) => continue,
+            Err(_) => panic!("no output {message:?} from {node}"),
+        }
+    }
+}
+
+/// Waits for `node` to end; panics after 5 s.
+fn expect_end(network: &Network, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match network.events().recv_timeout(left) {
+            Ok(Event::ProcessEnded { node: n }) if n == node => return,
+            Ok(_) => continue,
+            Err(_) => panic!("{node} did not end"),
+        }
+    }
+}
+
+fn node(id: &str, component: &str) -> Node {
+    let mut graph = Graph::new("x");
+    graph.add_node(id, component);
+    graph.nodes.remove(0)
+}
+
+/// `IN -> relay(core/Repeat)`, fed from the test; the relay's outport starts unconnected.
+fn relay_network() -> (Network, flowd::engine::GraphInport) {
+    let registry = test_registry();
+    let mut graph = Graph::new("live");
+    graph.add_node("relay", "core/Repeat");
+    graph.add_inport("IN", "relay", "in");
+    let mut network = start(&graph, &registry);
+    let input = network.take_inport("IN").unwrap();
+    (network, input)
+}
+
+#[test]
+fn a_process_and_edge_added_while_running_get_the_next_ips() {
+    let registry = test_registry();
+    let (mut network, mut input) = relay_network();
+    network
+        .add_process(&node("show", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(&port("relay", "out"), &port("show", "in"), None)
+        .unwrap();
+    input.send(Ip::data("first")).unwrap();
+    expect_output(&network, "show", "first");
+
+    // Removing the edge ends the stream into `show`, which then finishes.
+    network
+        .disconnect(&port("relay", "out"), &port("show", "in"))
+        .unwrap();
+    expect_end(&network, "show");
+    input.send(Ip::data("unseen")).unwrap();
+
+    // A second display takes over.
+    network
+        .add_process(&node("show2", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(&port("relay", "OUT"), &port("show2", "IN"), None)
+        .unwrap();
+    input.send(Ip::data("second")).unwrap();
+    expect_output(&network, "show2", "second");
+    drop(input);
+    let outcome = network.wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert!(
+        !outcome.output.contains(&"unseen".to_string()),
+        "{:?}",
+        outcome.output
+    );
+}
+
+#[test]
+fn an_iip_starts_a_process_added_while_running() {
+    let registry = test_registry();
+    let (mut network, input) = relay_network();
+    network
+        .add_process(&node("say", "core/Output"), &registry)
+        .unwrap();
+    network
+        .send_initial(&port("say", "in"), Ip::data("hello"))
+        .unwrap();
+    expect_output(&network, "say", "hello");
+    expect_end(&network, "say");
+    drop(input);
+    assert!(network.wait().errors.is_empty());
+}
+
+#[test]
+fn a_removed_process_stops_and_its_receivers_see_the_end() {
+    let registry = test_registry();
+    let (mut network, mut input) = relay_network();
+    network
+        .add_process(&node("show", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(&port("relay", "out"), &port("show", "in"), None)
+        .unwrap();
+    input.send(Ip::data("x")).unwrap();
+    expect_output(&network, "show", "x");
+    network.remove_process("relay").unwrap();
+    expect_end(&network, "show");
+    assert_eq!(
+        network.remove_process("relay"),
+        Err(LiveEditError::NoProcess("relay".into()))
+    );
+    drop(input);
+    let outcome = network.wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+}
+
+#[test]
+fn live_edits_that_cannot_apply_say_why() {
+    let registry = test_registry();
+    let (mut network, _input) = relay_network();
+    let error = network
+        .connect(&port("relay", "nope"), &port("relay", "in"), None)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("has no outport 'nope'"),
+        "{error}"
+    );
+    let error = network
+        .add_process(&node("relay", "core/Repeat"), &registry)
+        .unwrap_err();
+    assert_eq!(error, LiveEditError::ProcessExists("relay".into()));
+    let error = network
+        .add_process(&node("x", "core/Nope"), &registry)
+        .unwrap_err();
+    assert!(error.to_string().contains("not registered"), "{error}");
+    let error = network
+        .disconnect(&port("relay", "out"), &port("relay", "in"))
+        .unwrap_err();
+    assert!(error.to_string().contains("no edge"), "{error}");
+}
