@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::fields::{self, port_json};
 use super::{Handled, Message, Payload, Reply, unsupported};
 use crate::graph::{Direction, ExportedPort, Graph, Group, Iip, Object};
-use crate::runtime::Runtime;
+use crate::runtime::{LiveEdit, Runtime};
 
 /// Handles `graph:<command>`.
 pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Payload) -> Handled {
@@ -54,6 +54,11 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         edit(&mut entry.graph, &registry, command, &name, p)?
     };
     runtime.edited(&id);
+    if runtime.is_running(&id)
+        && let Some(edit) = live_edit(runtime, &id, command, p)
+    {
+        runtime.follow(&id, edit);
+    }
     let exports_changed = command.ends_with("inport") || command.ends_with("outport");
     for (command, mut payload) in messages {
         payload.insert("graph".into(), Value::from(id.as_str()));
@@ -334,6 +339,39 @@ fn edit(
             )
         }
         other => unsupported("graph", other).map(|()| Vec::new()),
+    }
+}
+
+/// The change a running network must follow after `command` was applied to graph `id`.
+fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<LiveEdit> {
+    let name = format!("graph:{command}");
+    match command {
+        "addnode" => {
+            let node = fields::string(p, "id", &name).ok()?;
+            Some(LiveEdit::AddNode(runtime.graph(id)?.node(node)?.clone()))
+        }
+        "removenode" => Some(LiveEdit::RemoveNode(
+            fields::string(p, "id", &name).ok()?.to_string(),
+        )),
+        "addedge" => {
+            let src = fields::port(p, "src", &name).ok()?;
+            let tgt = fields::port(p, "tgt", &name).ok()?;
+            Some(LiveEdit::AddEdge(
+                runtime.graph(id)?.edge(&src, &tgt).ok()?.clone(),
+            ))
+        }
+        "removeedge" => Some(LiveEdit::RemoveEdge(
+            fields::port(p, "src", &name).ok()?,
+            fields::port(p, "tgt", &name).ok()?,
+        )),
+        "addinitial" => {
+            let data = p.get("src")?.get("data")?.clone();
+            Some(LiveEdit::AddInitial(
+                fields::port(p, "tgt", &name).ok()?,
+                data,
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 pub use clients::{ClientId, Clients, Outbound};
-pub(crate) use network::{Live, NetworkState, now, stopped_message};
+pub(crate) use network::{Live, LiveEdit, NetworkState, now, stopped_message};
 pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 
 use crate::component::Registry;
@@ -243,6 +243,30 @@ impl Runtime {
     pub(crate) fn next_generation(&mut self) -> u64 {
         self.generation += 1;
         self.generation
+    }
+
+    /// Makes the running network of graph `id`, if any, follow `edit`. When it cannot, the
+    /// graph keeps the edit (it applies at the next start) and clients are told why.
+    pub(crate) fn follow(&mut self, id: &str, edit: LiveEdit) {
+        let registry = self.registry.clone();
+        let Some(NetworkState::Running(live)) = self.graphs.get_mut(id).map(|e| &mut e.network)
+        else {
+            return;
+        };
+        if let Err(error) = live.apply(edit, &registry) {
+            let message = Message::new(
+                "network",
+                "error",
+                serde_json::json!({
+                    "message": format!(
+                        "graph '{id}' changed, but its running network cannot follow: {error}; \
+                         the change applies at the next start"
+                    ),
+                    "graph": id,
+                }),
+            );
+            self.report(id, &message);
+        }
     }
 
     /// Notes that graph `id` changed (for autosave).

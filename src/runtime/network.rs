@@ -444,3 +444,48 @@ impl Live {
         }
     }
 }
+
+/// A graph edit that a running network follows.
+pub(crate) enum LiveEdit {
+    /// A process was added.
+    AddNode(crate::graph::Node),
+    /// A process was removed.
+    RemoveNode(String),
+    /// An edge was added.
+    AddEdge(crate::graph::Edge),
+    /// An edge was removed.
+    RemoveEdge(PortRef, PortRef),
+    /// An IIP was added: it is delivered now.
+    AddInitial(PortRef, Value),
+}
+
+impl Live {
+    /// Applies `edit` to the running network.
+    pub(crate) fn apply(
+        &mut self,
+        edit: LiveEdit,
+        registry: &crate::component::Registry,
+    ) -> Result<(), crate::engine::LiveEditError> {
+        match edit {
+            LiveEdit::AddNode(node) => self.network.add_process(&node, registry),
+            LiveEdit::RemoveNode(id) => self.network.remove_process(&id),
+            LiveEdit::AddEdge(edge) => {
+                let secure = edge
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get("secure"))
+                    .is_some_and(|s| s == &Value::Bool(true));
+                self.network
+                    .connect(&edge.src, &edge.tgt, edge.capacity())?;
+                if secure {
+                    self.secure.insert(edge_key(&edge.src, &edge.tgt));
+                }
+                Ok(())
+            }
+            LiveEdit::RemoveEdge(src, tgt) => self.network.disconnect(&src, &tgt),
+            LiveEdit::AddInitial(tgt, data) => self
+                .network
+                .send_initial(&tgt, Ip::Data(Payload::from_json(&data))),
+        }
+    }
+}
