@@ -350,6 +350,9 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
             let node = fields::string(p, "id", &name).ok()?;
             Some(LiveEdit::AddNode(runtime.graph(id)?.node(node)?.clone()))
         }
+        "renamenode" => Some(LiveEdit::RenameNode(
+            fields::string(p, "from", &name).ok()?.to_string(),
+        )),
         "removenode" => Some(LiveEdit::RemoveNode(
             fields::string(p, "id", &name).ok()?.to_string(),
         )),

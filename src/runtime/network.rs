@@ -457,11 +457,21 @@ pub(crate) enum LiveEdit {
     RemoveEdge(PortRef, PortRef),
     /// An IIP was added: it is delivered now.
     AddInitial(PortRef, Value),
+    /// A process was renamed: a running process keeps its id.
+    RenameNode(String),
 }
 
 impl Live {
     /// Applies `edit` to the running network.
     pub(crate) fn apply(
+        &mut self,
+        edit: LiveEdit,
+        registry: &crate::component::Registry,
+    ) -> Result<(), String> {
+        self.apply_edit(edit, registry).map_err(|e| e.to_string())
+    }
+
+    fn apply_edit(
         &mut self,
         edit: LiveEdit,
         registry: &crate::component::Registry,
@@ -486,6 +496,9 @@ impl Live {
             LiveEdit::AddInitial(tgt, data) => self
                 .network
                 .send_initial(&tgt, Ip::Data(Payload::from_json(&data))),
+            LiveEdit::RenameNode(from) => Err(crate::engine::LiveEditError::Port(format!(
+                "the running process '{from}' keeps its id until the network restarts"
+            ))),
         }
     }
 }
