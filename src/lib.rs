@@ -8,7 +8,10 @@
 //! ```text
 //!  graph/      pure data: Graph, Node, Edge, Iip; FBP JSON and .fbp; validation; atomic save
 //!  component/  Registry of ComponentSpec + factory; native core components
-//!  engine/     Network, ProcessContext, bounded batched edges, events
+//!  engine/     Network, ProcessContext, bounded batched edges, events, live edits
+//!  protocol/   the FBP Network Protocol: envelope, capabilities, a handler per subprotocol
+//!  runtime/    the graphs a server manages, their networks and clients
+//!  server/     WebSocket (and TLS) transport on tokio
 //!  cli/        the flowd command line
 //! ```
 //!
