@@ -27,6 +27,7 @@
 //! [`Event::ProcessError`] naming the node; its outports close as if it had finished, and the
 //! rest of the network goes on.
 
+mod build;
 mod context;
 mod edge;
 mod error;

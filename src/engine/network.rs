@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
+use super::build::{Resolver, key, out_slot_for, plan_node, queue_for, watched};
 use super::context::OutSlot;
-use super::edge::{Incoming, Outgoing, Packet, StopTrigger, Upstreams, Watch, stop_signal};
+use super::edge::{Incoming, StopTrigger, Upstreams, Watch, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
@@ -465,152 +466,5 @@ impl Network {
 impl Drop for Network {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Instantiates the component of `node` (of graph `graph`).
-fn plan_node(node: &Node, graph: Option<&str>, registry: &Registry) -> Result<NodePlan, Error> {
-    let (spec, factory) = registry
-        .spec(&node.component)
-        .zip(registry.factory(&node.component))
-        .ok_or_else(|| Error::Instantiate {
-            node: node.id.clone(),
-            component: node.component.clone(),
-            message: "component not registered".into(),
-        })?;
-    let info = crate::component::NodeInfo {
-        id: &node.id,
-        graph,
-        metadata: node.metadata.as_ref(),
-    };
-    let component = factory(&info).map_err(|message| Error::Instantiate {
-        node: node.id.clone(),
-        component: node.component.clone(),
-        message,
-    })?;
-    Ok(NodePlan {
-        id: node.id.clone(),
-        spec,
-        component,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-    })
-}
-
-/// The sending end of an edge, registered so that it can be watched.
-fn watched(
-    watches: &mut HashMap<EdgeId, Watch>,
-    events: &EventSender,
-    id: EdgeId,
-    tx: Sender<Packet>,
-    batch: usize,
-    on: bool,
-) -> Outgoing {
-    let watch = Watch::default();
-    watch.set(on);
-    let outgoing = Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
-    watches.insert(id, watch);
-    outgoing
-}
-
-fn key(index_of: &HashMap<String, usize>, port: &PortRef) -> (usize, String, Option<usize>) {
-    (index_of[&port.process], port.port.clone(), port.index)
-}
-
-fn queue_for<'a>(
-    plans: &'a mut [NodePlan],
-    index_of: &HashMap<String, usize>,
-    port: &PortRef,
-) -> &'a mut InQueue {
-    let plan = &mut plans[index_of[&port.process]];
-    let position = plan
-        .inputs
-        .iter()
-        .position(|q| q.name == port.port && q.index == port.index);
-    match position {
-        Some(i) => &mut plan.inputs[i],
-        None => {
-            // An inport with IIPs only: a queue nobody sends to.
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            plan.inputs.push(InQueue {
-                name: port.port.clone(),
-                index: port.index,
-                tx,
-                rx,
-                upstreams: Upstreams::new(0),
-                initial: Vec::new(),
-            });
-            let last = plan.inputs.len() - 1;
-            &mut plan.inputs[last]
-        }
-    }
-}
-
-fn out_slot_for<'a>(
-    plans: &'a mut [NodePlan],
-    index_of: &HashMap<String, usize>,
-    port: &PortRef,
-) -> &'a mut Vec<Outgoing> {
-    let plan = &mut plans[index_of[&port.process]];
-    let position = plan
-        .outputs
-        .iter()
-        .position(|s| s.name == port.port && s.index == port.index);
-    let i = match position {
-        Some(i) => i,
-        None => {
-            plan.outputs
-                .push(OutSlot::new(&port.port, port.index, Vec::new()));
-            plan.outputs.len() - 1
-        }
-    };
-    &mut plan.outputs[i].connections
-}
-
-/// Gives port references their declared spelling, and array ports without an index the next
-/// free one (as noflo does).
-#[derive(Default)]
-struct Resolver {
-    next_index: HashMap<(usize, bool, String), usize>,
-}
-
-impl Resolver {
-    fn resolve(
-        &mut self,
-        plans: &[NodePlan],
-        index_of: &HashMap<String, usize>,
-        port: &PortRef,
-        inport: bool,
-    ) -> PortRef {
-        let node = index_of[&port.process];
-        let spec = &plans[node].spec;
-        let decl = if inport {
-            spec.find_inport(&port.port)
-        } else {
-            spec.find_outport(&port.port)
-        };
-        let Some(decl) = decl else {
-            return port.clone();
-        };
-        let next = self
-            .next_index
-            .entry((node, inport, decl.name.clone()))
-            .or_default();
-        let index = match (decl.array, port.index) {
-            (false, _) => None,
-            (true, Some(i)) => {
-                *next = (*next).max(i + 1);
-                Some(i)
-            }
-            (true, None) => {
-                *next += 1;
-                Some(*next - 1)
-            }
-        };
-        PortRef {
-            process: port.process.clone(),
-            port: decl.name.clone(),
-            index,
-        }
     }
 }
