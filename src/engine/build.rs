@@ -8,6 +8,7 @@ use super::context::OutSlot;
 use super::edge::{Outgoing, Packet, Upstreams, Watch};
 use super::error::Error;
 use super::events::{EdgeId, EventSender};
+use super::network::NetworkConfig;
 use super::process::{InQueue, NodePlan};
 use crate::component::Registry;
 use crate::graph::{Node, PortRef};
@@ -52,10 +53,10 @@ pub(super) fn watched(
     id: EdgeId,
     tx: Sender<Packet>,
     batch: usize,
-    on: bool,
+    config: &NetworkConfig,
 ) -> Outgoing {
     let watch = Watch::default();
-    watch.set(on);
+    watch.set(config.watches(&id));
     let outgoing = Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
     watches.insert(id, watch);
     outgoing

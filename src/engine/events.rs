@@ -26,6 +26,19 @@ pub struct EdgeId {
     pub tgt: PortRef,
 }
 
+impl EdgeId {
+    /// Whether this edge, as a selection, covers `edge`: same processes, ports equal ignoring
+    /// case, and the same index unless this one names none.
+    pub fn covers(&self, edge: &EdgeId) -> bool {
+        let covers = |wanted: &PortRef, actual: &PortRef| {
+            wanted.process == actual.process
+                && wanted.port.eq_ignore_ascii_case(&actual.port)
+                && wanted.index.is_none_or(|i| Some(i) == actual.index)
+        };
+        covers(&self.src, &edge.src) && covers(&self.tgt, &edge.tgt)
+    }
+}
+
 impl std::fmt::Display for EdgeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} -> {}", self.src, self.tgt)

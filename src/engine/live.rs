@@ -218,7 +218,7 @@ impl Network {
         let mailbox = self.mailbox(&src)?;
         let batch = capacity.map_or(input.batch, |c| c.min(input.batch).max(1));
         let watch = Watch::default();
-        watch.set(self.config.watch_edges);
+        watch.set(self.config.watches(&edge));
         let outgoing = Outgoing::new(input.tx.clone(), batch).watched(
             edge.clone(),
             watch.clone(),
@@ -271,7 +271,7 @@ impl Network {
             &input.tx,
             vec![Packet::Batch(vec![ip.clone()]), Packet::End],
         );
-        if self.config.watch_edges {
+        if self.config.watch_edges && self.config.watch_only.is_none() {
             self.events_tx.try_send(Event::Initial {
                 tgt: tgt.clone(),
                 ip,

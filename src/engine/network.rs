@@ -37,6 +37,20 @@ pub struct NetworkConfig {
     /// reported as [`Event::Data`] and IIPs as [`Event::Initial`] without a race against the
     /// first packets. [`Network::watch`] changes it per edge later.
     pub watch_edges: bool,
+    /// With `watch_edges`: watch only the edges this selection covers ([`EdgeId::covers`];
+    /// an empty selection covers all), and report no IIPs. Default `None`: every edge.
+    pub watch_only: Option<Vec<EdgeId>>,
+}
+
+impl NetworkConfig {
+    /// Whether `edge` is watched from the start.
+    pub(super) fn watches(&self, edge: &EdgeId) -> bool {
+        self.watch_edges
+            && self
+                .watch_only
+                .as_ref()
+                .is_none_or(|s| s.is_empty() || s.iter().any(|w| w.covers(edge)))
+    }
 }
 
 impl Default for NetworkConfig {
@@ -47,6 +61,7 @@ impl Default for NetworkConfig {
             external_ports: true,
             event_capacity: 4096,
             watch_edges: false,
+            watch_only: None,
         }
     }
 }
@@ -126,7 +141,7 @@ impl Network {
             .collect();
         let mut resolver = Resolver::default();
         let mut watches = HashMap::new();
-        let watch_edges = config.watch_edges;
+        let report_initial = config.watch_edges && config.watch_only.is_none();
 
         // Size every queue first (fan-in queues hold the sum of their edges), then connect.
         let mut edges = Vec::new();
@@ -181,21 +196,14 @@ impl Network {
                 src: src.clone(),
                 tgt: tgt.clone(),
             };
-            let outgoing = watched(
-                &mut watches,
-                &events,
-                id,
-                queue.tx.clone(),
-                batch,
-                watch_edges,
-            );
+            let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch, &config);
             out_slot_for(&mut plans, &index_of, &src).push(outgoing);
         }
         let mut initial = Vec::new();
         for iip in graph.iips() {
             let tgt = resolver.resolve(&plans, &index_of, &iip.tgt, true);
             let ip = Ip::Data(Payload::from_json(&iip.data));
-            if watch_edges {
+            if report_initial {
                 initial.push(Event::Initial {
                     tgt: tgt.clone(),
                     ip: ip.clone(),
@@ -215,14 +223,7 @@ impl Network {
                     src: PortRef::new("", name.clone()),
                     tgt,
                 };
-                let outgoing = watched(
-                    &mut watches,
-                    &events,
-                    id,
-                    queue.tx.clone(),
-                    batch,
-                    watch_edges,
-                );
+                let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch, &config);
                 inports.insert(name, GraphInport::new(outgoing, signal.clone()));
             }
             for export in &graph.outports {
@@ -232,7 +233,7 @@ impl Network {
                     src: src.clone(),
                     tgt: PortRef::new("", export.name.clone()),
                 };
-                let outgoing = watched(&mut watches, &events, id, tx, batch, watch_edges);
+                let outgoing = watched(&mut watches, &events, id, tx, batch, &config);
                 out_slot_for(&mut plans, &index_of, &src).push(outgoing);
                 let incoming = Incoming::new(Some(rx), 1, Vec::new());
                 outports.insert(

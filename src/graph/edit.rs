@@ -45,6 +45,21 @@ pub enum EditError {
     GroupExists(String),
 }
 
+/// What [`Graph::remove_node`] removed, each part in graph order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedNode {
+    /// The process.
+    pub node: Node,
+    /// Its edges, in and out.
+    pub edges: Vec<Edge>,
+    /// The IIPs to its ports.
+    pub iips: Vec<Iip>,
+    /// The exported inports that pointed at it.
+    pub inports: Vec<ExportedPort>,
+    /// The exported outports that pointed at it.
+    pub outports: Vec<ExportedPort>,
+}
+
 /// Which exported ports an edit is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -95,35 +110,51 @@ impl Graph {
         Ok(node)
     }
 
-    /// Removes a process and everything attached to it: its edges (returned, in graph order,
-    /// so an editor can announce them first), its IIPs, exports of its ports and its group
-    /// memberships.
+    /// Removes a process and everything attached to it: its edges, its IIPs, exports of its
+    /// ports and its group memberships. Returns what was removed, so an editor can announce
+    /// each part before the process itself.
     ///
     /// # Errors
     ///
     /// [`EditError::NoNode`].
-    pub fn remove_node(&mut self, id: &str) -> Result<(Node, Vec<Edge>), EditError> {
+    pub fn remove_node(&mut self, id: &str) -> Result<RemovedNode, EditError> {
         let at = self
             .nodes
             .iter()
             .position(|n| n.id == id)
             .ok_or_else(|| EditError::NoNode(id.into()))?;
         let node = self.nodes.remove(at);
-        let mut removed = Vec::new();
+        let mut edges = Vec::new();
+        let mut iips = Vec::new();
         self.connections.retain(|c| match c {
             Connection::Edge(e) if e.src.process == id || e.tgt.process == id => {
-                removed.push(e.clone());
+                edges.push(e.clone());
                 false
             }
-            Connection::Iip(i) => i.tgt.process != id,
-            Connection::Edge(_) => true,
+            Connection::Iip(i) if i.tgt.process == id => {
+                iips.push(i.clone());
+                false
+            }
+            _ => true,
         });
-        self.inports.retain(|p| p.process != id);
-        self.outports.retain(|p| p.process != id);
+        let (inports, kept) = std::mem::take(&mut self.inports)
+            .into_iter()
+            .partition(|p| p.process == id);
+        self.inports = kept;
+        let (outports, kept) = std::mem::take(&mut self.outports)
+            .into_iter()
+            .partition(|p| p.process == id);
+        self.outports = kept;
         for group in &mut self.groups {
             group.nodes.retain(|n| n != id);
         }
-        Ok((node, removed))
+        Ok(RemovedNode {
+            node,
+            edges,
+            iips,
+            inports,
+            outports,
+        })
     }
 
     /// Renames a process everywhere it is referenced.
@@ -430,9 +461,10 @@ mod tests {
     #[test]
     fn removing_a_node_takes_its_edges_iips_exports_and_memberships() {
         let mut graph = sample();
-        let (node, edges) = graph.remove_node("a").unwrap();
-        assert_eq!(node.id, "a");
-        assert_eq!(edges.len(), 1);
+        let removed = graph.remove_node("a").unwrap();
+        assert_eq!(removed.node.id, "a");
+        assert_eq!(removed.edges.len(), 1);
+        assert_eq!(removed.inports.len(), 1);
         assert!(graph.connections.is_empty());
         assert!(graph.inports.is_empty());
         assert_eq!(graph.groups[0].nodes, vec!["b"]);

@@ -25,7 +25,7 @@ mod json;
 mod model;
 mod validate;
 
-pub use edit::{Direction, EditError, patch_metadata};
+pub use edit::{Direction, EditError, RemovedNode, patch_metadata};
 pub use error::{Error, ValidationError};
 pub use file::{Format, load, load_as, save};
 pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, Object, PortRef};

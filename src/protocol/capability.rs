@@ -92,6 +92,30 @@ impl FromStr for Capability {
     }
 }
 
+/// The 20 commands of the graph subprotocol.
+pub(crate) const GRAPH_COMMANDS: [&str; 20] = [
+    "clear",
+    "addnode",
+    "removenode",
+    "renamenode",
+    "changenode",
+    "addedge",
+    "removeedge",
+    "changeedge",
+    "addinitial",
+    "removeinitial",
+    "addinport",
+    "removeinport",
+    "renameinport",
+    "addoutport",
+    "removeoutport",
+    "renameoutport",
+    "addgroup",
+    "removegroup",
+    "renamegroup",
+    "changegroup",
+];
+
 /// A set of capabilities: what one client was granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities(u16);
@@ -149,14 +173,14 @@ impl Capabilities {
 
     /// Whether a client holding this set may send `protocol:command`.
     ///
-    /// Unknown commands are allowed here: they get "not supported" from their handler, which
-    /// says more than "not permitted".
+    /// Commands the protocol does not have are allowed here, whoever asks: they get "not
+    /// supported" from their handler, which says more than "not permitted".
     pub fn may_send(self, protocol: &str, command: &str) -> bool {
         use Capability::*;
         match (protocol, command) {
             ("runtime", "getruntime") => true,
-            ("runtime", _) => self.has(ProtocolRuntime),
-            ("graph", _) => self.has(ProtocolGraph),
+            ("runtime", "packet") => self.has(ProtocolRuntime),
+            ("graph", command) if GRAPH_COMMANDS.contains(&command) => self.has(ProtocolGraph),
             ("component", "list") => self.has(ProtocolComponent),
             ("component", "getsource") => self.has(ComponentGetsource),
             ("component", "source") => self.has(ComponentSetsource),
@@ -164,7 +188,7 @@ impl Capabilities {
             ("network", "getstatus") => self.any(&[ProtocolNetwork, NetworkControl, NetworkStatus]),
             ("network", "edges") => self.any(&[ProtocolNetwork, NetworkData]),
             ("network", "persist") => self.has(NetworkPersist),
-            ("trace", _) => self.has(ProtocolTrace),
+            ("trace", "start" | "stop" | "clear" | "dump") => self.has(ProtocolTrace),
             _ => true,
         }
     }

@@ -71,9 +71,13 @@ fn source_of(runtime: &Runtime, name: &str) -> Result<Message, String> {
         Some((library, bare)) => (library, bare),
         None => (namespace, name),
     };
+    let in_library = |graph: &&crate::graph::Graph| {
+        library == namespace
+            || graph.properties.get("library").and_then(Value::as_str) == Some(library)
+    };
     let graph = runtime
         .graph(name)
-        .or_else(|| runtime.graph(bare).filter(|_| library == namespace))
+        .or_else(|| runtime.graph(bare).filter(in_library))
         .cloned()
         .map(std::sync::Arc::new)
         .or_else(|| runtime.registry().graph(name));
@@ -138,6 +142,13 @@ fn set_source(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     } else {
         format!("{library}/{name}")
     };
+    if let Some(existing) = runtime.registry().spec(&full_name)
+        && !existing.subgraph
+    {
+        return Err(format!(
+            "{command}: '{full_name}' is a component already (not a graph); choose another name"
+        ));
+    }
     let mut graph = format
         .parse(code)
         .map_err(|e| format!("{command}: graph '{full_name}': {e}"))?;

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::capability::GRAPH_COMMANDS;
 use super::fields::{self, port_json};
 use super::{Handled, Message, Payload, Reply, unsupported};
 use crate::graph::{Direction, ExportedPort, Graph, Group, Iip, Object};
@@ -17,28 +18,7 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
     if command == "clear" {
         return clear(runtime, reply, p);
     }
-    const COMMANDS: [&str; 19] = [
-        "addnode",
-        "removenode",
-        "renamenode",
-        "changenode",
-        "addedge",
-        "removeedge",
-        "changeedge",
-        "addinitial",
-        "removeinitial",
-        "addinport",
-        "removeinport",
-        "renameinport",
-        "addoutport",
-        "removeoutport",
-        "renameoutport",
-        "addgroup",
-        "removegroup",
-        "renamegroup",
-        "changegroup",
-    ];
-    if !COMMANDS.contains(&command) {
+    if !GRAPH_COMMANDS.contains(&command) {
         return unsupported("graph", command);
     }
     let id = fields::graph(p)?.to_string();
@@ -59,7 +39,10 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
     {
         runtime.follow(&id, edit);
     }
-    let exports_changed = command.ends_with("inport") || command.ends_with("outport");
+    // Also true when a removed node took exports along.
+    let exports_changed = messages
+        .iter()
+        .any(|(c, _)| c.ends_with("inport") || c.ends_with("outport"));
     for (command, mut payload) in messages {
         payload.insert("graph".into(), Value::from(id.as_str()));
         reply.broadcast(
@@ -95,7 +78,7 @@ fn clear(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
         Some(_) => return Err("graph:clear: 'main' must be a boolean".into()),
     };
     if runtime.is_running(&id) {
-        super::network::stop(runtime, &id);
+        super::network::stop(runtime, None, &id);
     }
     runtime.add_graph(&id, graph, main);
     runtime.edited(&id);
@@ -141,16 +124,31 @@ fn edit(
         }
         "removenode" => {
             let id = fields::string(p, "id", name)?;
-            let (_, edges) = graph.remove_node(id).map_err(|e| fail(&e))?;
-            let mut echoes: Echoes = edges
-                .iter()
-                .map(|e| {
+            let removed = graph.remove_node(id).map_err(|e| fail(&e))?;
+            // Everything that went with the node is announced first, as noflo does.
+            let mut echoes: Echoes = Vec::new();
+            for e in &removed.edges {
+                let mut m = Map::new();
+                m.insert("src".into(), port_json(&e.src));
+                m.insert("tgt".into(), port_json(&e.tgt));
+                echoes.push(("removeedge", m));
+            }
+            for iip in &removed.iips {
+                let mut m = Map::new();
+                m.insert("src".into(), json!({ "data": iip.data }));
+                m.insert("tgt".into(), port_json(&iip.tgt));
+                echoes.push(("removeinitial", m));
+            }
+            for (command, exports) in [
+                ("removeinport", &removed.inports),
+                ("removeoutport", &removed.outports),
+            ] {
+                for export in exports {
                     let mut m = Map::new();
-                    m.insert("src".into(), port_json(&e.src));
-                    m.insert("tgt".into(), port_json(&e.tgt));
-                    ("removeedge", m)
-                })
-                .collect();
+                    m.insert("public".into(), Value::from(export.name.as_str()));
+                    echoes.push((command, m));
+                }
+            }
             echoes.push(("removenode", fields::echo(p, &["id"])));
             Ok(echoes)
         }

@@ -52,6 +52,15 @@ impl Reply {
             .broadcast(&message, Some((self.client, self.response_to.as_ref())));
     }
 
+    /// As [`Reply::broadcast`] for a network event of graph `graph` (recorded in its trace).
+    pub(crate) fn report(&self, runtime: &mut Runtime, graph: &str, message: Message) {
+        runtime.report_to(
+            graph,
+            &message,
+            Some((self.client, self.response_to.as_ref())),
+        );
+    }
+
     /// Answers with `<protocol>:error`.
     pub(crate) fn error(&self, runtime: &mut Runtime, message: impl Into<String>) {
         self.send(runtime, Message::error(self.protocol, message));

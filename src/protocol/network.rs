@@ -28,7 +28,7 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
     match command {
         "start" => start(runtime, reply, &id),
         "stop" => {
-            stop(runtime, &id);
+            stop(runtime, Some(reply), &id);
             Ok(())
         }
         "getstatus" => {
@@ -75,12 +75,10 @@ fn start(runtime: &mut Runtime, reply: &Reply, id: &str) -> Handled {
         let Some(graph) = runtime.graph(id).cloned() else {
             return Err("Requested graph not found".into());
         };
-        let live = Live::start(runtime, id, &graph, generation)
+        let selection = runtime.graphs.get(id).and_then(|e| e.watched.clone());
+        let live = Live::start(runtime, id, &graph, generation, selection)
             .map_err(|e| format!("cannot start the network of graph '{id}': {e}"))?;
         if let Some(entry) = runtime.graphs.get_mut(id) {
-            if let Some(selection) = &entry.watched {
-                live.watch_only(selection);
-            }
             entry.network = NetworkState::Running(Box::new(live));
         }
     }
@@ -89,13 +87,13 @@ fn start(runtime: &mut Runtime, reply: &Reply, id: &str) -> Handled {
         "started",
         json!({ "graph": id, "time": now(), "started": true, "running": true }),
     );
-    runtime.report(id, &message);
-    let _ = reply;
+    reply.report(runtime, id, message);
     Ok(())
 }
 
-/// Stops the network of graph `id` (if it runs) and tells every client it stopped.
-pub(crate) fn stop(runtime: &mut Runtime, id: &str) {
+/// Stops the network of graph `id` (if it runs) and tells every client it stopped (`reply`:
+/// the request this answers, if any).
+pub(crate) fn stop(runtime: &mut Runtime, reply: Option<&Reply>, id: &str) {
     let uptime = match runtime.graphs.get_mut(id) {
         Some(entry) => {
             let uptime = match &entry.network {
@@ -111,7 +109,11 @@ pub(crate) fn stop(runtime: &mut Runtime, id: &str) {
         }
         None => return,
     };
-    runtime.report(id, &stopped_message(id, false, uptime));
+    let message = stopped_message(id, false, uptime);
+    match reply {
+        Some(reply) => reply.report(runtime, id, message),
+        None => runtime.report(id, &message),
+    }
 }
 
 /// `network:edges`: which edges report their packets.

@@ -156,14 +156,17 @@ impl Runtime {
     }
 
     /// Adds (or replaces) graph `id`; `main` makes it the main graph. A running network of a
-    /// replaced graph is stopped.
+    /// replaced graph is stopped; its trace is kept.
     pub fn add_graph(&mut self, id: &str, graph: Graph, main: bool) {
-        if let Some(old) = self.graphs.get(id)
-            && let NetworkState::Running(live) = &old.network
-        {
-            live.stop();
+        let mut entry = GraphEntry::new(graph);
+        if let Some(old) = self.graphs.remove(id) {
+            if let NetworkState::Running(live) = &old.network {
+                live.stop();
+            }
+            // A trace outlives a `graph:clear`: it records the graph id's history.
+            entry.trace = old.trace;
         }
-        self.graphs.insert(id.to_string(), GraphEntry::new(graph));
+        self.graphs.insert(id.to_string(), entry);
         if main {
             self.main = Some(id.to_string());
         }

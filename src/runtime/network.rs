@@ -77,8 +77,13 @@ impl Live {
         graph_id: &str,
         graph: &Graph,
         generation: u64,
+        watch_only: Option<Vec<EdgeId>>,
     ) -> Result<Live, crate::engine::Error> {
-        let mut network = Network::start(graph, &runtime.registry, runtime.network_config())?;
+        let config = crate::engine::NetworkConfig {
+            watch_only,
+            ..runtime.network_config()
+        };
+        let mut network = Network::start(graph, &runtime.registry, config)?;
         let events = network.events().clone();
         let mut inports = HashMap::new();
         for export in &graph.inports {
@@ -279,10 +284,20 @@ impl Runtime {
 
     /// Broadcasts a network message and records it in the graph's trace, if one is on.
     pub(crate) fn report(&mut self, graph_id: &str, message: &Message) {
+        self.report_to(graph_id, message, None);
+    }
+
+    /// As [`Runtime::report`], with the requester's copy answering its request.
+    pub(crate) fn report_to(
+        &mut self,
+        graph_id: &str,
+        message: &Message,
+        requester: Option<(super::ClientId, Option<&Value>)>,
+    ) {
         if let Some(trace) = self.graphs.get_mut(graph_id).and_then(|e| e.trace.as_mut()) {
             trace.record(message);
         }
-        self.clients.broadcast(message, None);
+        self.clients.broadcast(message, requester);
     }
 }
 
@@ -424,22 +439,11 @@ fn shown(payload: &Payload) -> Value {
 }
 
 impl Live {
-    /// Reports packets only on the edges in `selection` (every edge if it is empty). Ports
-    /// compare without case, and a selection without an index covers every index.
+    /// Reports packets only on the edges in `selection` (every edge if it is empty); see
+    /// [`EdgeId::covers`].
     pub(crate) fn watch_only(&self, selection: &[EdgeId]) {
-        if selection.is_empty() {
-            self.network.watch_all(true);
-            return;
-        }
-        let matches = |wanted: &PortRef, actual: &PortRef| {
-            wanted.process == actual.process
-                && wanted.port.eq_ignore_ascii_case(&actual.port)
-                && wanted.index.is_none_or(|i| Some(i) == actual.index)
-        };
         for edge in self.network.edges() {
-            let on = selection
-                .iter()
-                .any(|s| matches(&s.src, &edge.src) && matches(&s.tgt, &edge.tgt));
+            let on = selection.is_empty() || selection.iter().any(|s| s.covers(&edge));
             self.network.watch(&edge, on);
         }
     }

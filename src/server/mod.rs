@@ -232,6 +232,7 @@ where
                 }
                 Runtime::lock(&runtime).handle_frame(client, &text);
             }
+            Ok(WsMessage::Binary(_)) if !limit.allow() => {}
             Ok(WsMessage::Binary(_)) => {
                 let message = "binary frames are not part of the FBP protocol; send each \
                                message as a JSON text frame";
