@@ -175,7 +175,10 @@ async fn serve<S>(stream: S, peer: SocketAddr, runtime: SharedRuntime, config: A
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // tungstenite zero-fills its read buffer before each read: the default 128 KiB made that a
+    // measurable part of every request (`cargo bench --bench protocol`).
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes));
     let ws = match tokio_tungstenite::accept_hdr_async_with_config(
