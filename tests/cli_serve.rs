@@ -114,11 +114,9 @@ async fn a_graph_edited_and_persisted_is_restored_by_the_next_start() {
             .request("runtime", "getruntime", json!({}), "runtime")
             .await;
         assert_eq!(runtime["graph"], "edited");
-        c.request(
-            "graph",
+        c.edit(
             "addnode",
             json!({"id": "r", "component": "core/Repeat", "metadata": {"x": 10, "y": 20}, "graph": "edited"}),
-            "addnode",
         )
         .await;
         c.request("network", "persist", json!({}), "persist").await;
@@ -153,11 +151,9 @@ async fn autosave_writes_edits_without_being_asked() {
         state.path(),
     );
     let mut c = Client::connect(&served.url, None).await;
-    c.request(
-        "graph",
+    c.edit(
         "renamenode",
         json!({"from": "A", "to": "B", "graph": "auto"}),
-        "renamenode",
     )
     .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

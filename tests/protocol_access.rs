@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::protocol::{Client, TestServer, WAIT, config};
+use common::protocol::{Client, TestServer, WAIT, commands, config};
 use flowd::Registry;
 use flowd::protocol::Capabilities;
 use flowd::runtime::{Runtime, RuntimeConfig};
@@ -59,31 +59,11 @@ fn names(value: &Value) -> Vec<String> {
 
 /// The graph `g` (main) with a Repeat fed by an IIP and feeding a Drop.
 async fn build_graph(full: &mut Client) {
-    full.request("graph", "clear", json!({"id": "g", "main": true}), "clear")
-        .await;
-    for (id, component) in [("r", "core/Repeat"), ("d", "core/Drop")] {
-        full.request(
-            "graph",
-            "addnode",
-            json!({"id": id, "component": component, "graph": "g"}),
-            "addnode",
-        )
-        .await;
-    }
-    full.request(
-        "graph",
-        "addedge",
-        json!({"src": {"node": "r", "port": "out"}, "tgt": {"node": "d", "port": "in"}, "graph": "g"}),
-        "addedge",
-    )
-    .await;
-    full.request(
-        "graph",
-        "addinitial",
-        json!({"src": {"data": "hi"}, "tgt": {"node": "r", "port": "in"}, "graph": "g"}),
-        "addinitial",
-    )
-    .await;
+    full.clear("g", true).await;
+    full.add_node("g", "r", "core/Repeat").await;
+    full.add_node("g", "d", "core/Drop").await;
+    full.add_edge("g", ("r", "out"), ("d", "in")).await;
+    full.add_iip("g", json!("hi"), ("r", "in")).await;
 }
 
 fn snapshot(server: &TestServer) -> (Vec<String>, Option<flowd::Graph>, bool, usize) {
@@ -255,21 +235,10 @@ async fn a_read_only_client_follows_edits_but_sees_no_packets_and_cannot_edit() 
     }
 
     // An exported port changes the main graph's ports: runtime:ports goes to the editor only.
-    full.request(
-        "graph",
-        "addinport",
-        json!({"public": "in", "node": "r", "port": "in", "graph": "g"}),
-        "addinport",
-    )
-    .await;
+    full.export("g", "addinport", "in", ("r", "in")).await;
     full.expect("runtime", "ports").await;
-    full.request(
-        "graph",
-        "removeinport",
-        json!({"public": "in", "graph": "g"}),
-        "removeinport",
-    )
-    .await;
+    full.edit("removeinport", json!({"public": "in", "graph": "g"}))
+        .await;
     full.expect("runtime", "ports").await;
     let frame = observer.next().await.unwrap();
     assert_eq!(frame["command"], "addinport", "{frame}");
@@ -278,33 +247,13 @@ async fn a_read_only_client_follows_edits_but_sees_no_packets_and_cannot_edit() 
 
     // The network runs: the editor sees packets, the observer only the state.
     full.send("network", "start", json!({"graph": "g"})).await;
-    let mut editor_saw = Vec::new();
-    loop {
-        let frame = full.next().await.expect("network frames for the editor");
-        let command = frame["command"].as_str().unwrap().to_string();
-        editor_saw.push(command.clone());
-        if command == "stopped" {
-            break;
-        }
-    }
+    let editor_saw = commands(&full.until_stopped("g").await);
     assert!(
-        editor_saw.iter().filter(|c| *c == "data").count() == 2,
+        editor_saw.iter().filter(|c| *c == "network:data").count() == 2,
         "{editor_saw:?}"
     );
-    let mut observer_saw = Vec::new();
-    loop {
-        let frame = observer
-            .next()
-            .await
-            .expect("network frames for the observer");
-        assert_eq!(frame["protocol"], "network", "{frame}");
-        let command = frame["command"].as_str().unwrap().to_string();
-        observer_saw.push(command.clone());
-        if command == "stopped" {
-            break;
-        }
-    }
-    assert_eq!(observer_saw, ["started", "stopped"]);
+    let observer_saw = commands(&observer.until_stopped("g").await);
+    assert_eq!(observer_saw, ["network:started", "network:stopped"]);
 
     // It may ask for the status, list components and read sources...
     let status = observer
@@ -462,8 +411,7 @@ async fn persist_is_offered_only_with_a_main_file() {
     let all = names(&runtime["payload"]["allCapabilities"]);
     assert!(all.contains(&"network:persist".to_string()), "{all:?}");
     assert_eq!(names(&runtime["payload"]["capabilities"]), all);
-    c.request("graph", "clear", json!({"id": "m", "main": true}), "clear")
-        .await;
+    c.clear("m", true).await;
     let persisted = c.request("network", "persist", json!({}), "persist").await;
     assert_eq!(persisted, json!({}));
     assert!(file.exists());

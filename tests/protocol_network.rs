@@ -6,88 +6,21 @@ mod common;
 
 use std::time::Duration;
 
-use common::protocol::{Client, TestServer, config};
+use common::protocol::{Client, TestServer, commands, config};
 use flowd::runtime::Runtime;
 use serde_json::{Value, json};
 
-/// `graph:clear` of `id` (optionally the main graph), skipping what comes with it.
-async fn clear(c: &mut Client, id: &str, main: bool) {
-    let mut payload = json!({ "id": id });
-    if main {
-        payload["main"] = json!(true);
-    }
-    c.request("graph", "clear", payload, "clear").await;
+/// Starts the network of `graph` and returns every frame up to and including its
+/// `network:stopped`.
+async fn run(c: &mut Client, graph: &str) -> Vec<Value> {
+    c.send("network", "start", json!({ "graph": graph })).await;
+    c.until_stopped(graph).await
 }
 
-async fn node(c: &mut Client, graph: &str, id: &str, component: &str) {
-    c.request(
-        "graph",
-        "addnode",
-        json!({"id": id, "component": component, "graph": graph}),
-        "addnode",
-    )
-    .await;
-}
-
-async fn edge(c: &mut Client, graph: &str, src: (&str, &str), tgt: (&str, &str)) {
-    c.request(
-        "graph",
-        "addedge",
-        json!({"src": {"node": src.0, "port": src.1}, "tgt": {"node": tgt.0, "port": tgt.1}, "graph": graph}),
-        "addedge",
-    )
-    .await;
-}
-
-async fn iip(c: &mut Client, graph: &str, data: Value, tgt: (&str, &str)) {
-    c.request(
-        "graph",
-        "addinitial",
-        json!({"src": {"data": data}, "tgt": {"node": tgt.0, "port": tgt.1}, "graph": graph}),
-        "addinitial",
-    )
-    .await;
-}
-
-async fn export(c: &mut Client, graph: &str, command: &str, public: &str, at: (&str, &str)) {
-    c.request(
-        "graph",
-        command,
-        json!({"public": public, "node": at.0, "port": at.1, "graph": graph}),
-        command,
-    )
-    .await;
-}
-
-/// Every frame up to and including `network:stopped` of `graph`.
-async fn until_stopped(c: &mut Client, graph: &str) -> Vec<Value> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = c
-            .next()
-            .await
-            .unwrap_or_else(|| panic!("no network:stopped; got {frames:#?}"));
-        let done = frame["protocol"] == "network"
-            && frame["command"] == "stopped"
-            && frame["payload"]["graph"] == graph;
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
-}
-
-fn commands(frames: &[Value]) -> Vec<String> {
-    frames
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["protocol"].as_str().unwrap(),
-                f["command"].as_str().unwrap()
-            )
-        })
-        .collect()
+/// The `network:status` of `graph`.
+async fn status(c: &mut Client, graph: &str) -> Value {
+    c.request("network", "getstatus", json!({ "graph": graph }), "status")
+        .await
 }
 
 /// The `id`s of the `network:data` frames.
@@ -101,10 +34,10 @@ fn data_edges(frames: &[Value]) -> Vec<String> {
 
 /// Graph `g`, main: a Repeat `r` with its `in` and `out` exported as `in` and `out`.
 async fn exported_repeat(c: &mut Client) {
-    clear(c, "g", true).await;
-    node(c, "g", "r", "core/Repeat").await;
-    export(c, "g", "addinport", "in", ("r", "in")).await;
-    export(c, "g", "addoutport", "out", ("r", "out")).await;
+    c.clear("g", true).await;
+    c.add_node("g", "r", "core/Repeat").await;
+    c.export("g", "addinport", "in", ("r", "in")).await;
+    c.export("g", "addoutport", "out", ("r", "out")).await;
     // The main graph's new ports follow each export; the last one is still waiting.
     let ports = c.expect("runtime", "ports").await;
     assert_eq!(ports["outPorts"][0]["id"], "out");
@@ -204,7 +137,7 @@ async fn runtime_ports_describe_the_main_graph_and_follow_its_exports() {
         "payload": {"graph": "g", "inPorts": [], "outPorts": []}});
     assert_eq!(c.next().await.unwrap(), empty);
     assert_eq!(watcher.expect("runtime", "ports").await, empty["payload"]);
-    node(&mut c, "g", "r", "core/Repeat").await;
+    c.add_node("g", "r", "core/Repeat").await;
 
     c.send(
         "graph",
@@ -220,7 +153,7 @@ async fn runtime_ports_describe_the_main_graph_and_follow_its_exports() {
     assert_eq!(ports["payload"], expected);
     assert_eq!(watcher.expect("runtime", "ports").await, expected);
 
-    export(&mut c, "g", "addoutport", "result", ("r", "out")).await;
+    c.export("g", "addoutport", "result", ("r", "out")).await;
     let expected = json!({"graph": "g",
         "inPorts": [repeat_port("in", "Packets to forward")],
         "outPorts": [repeat_port("result", "The same packets")]});
@@ -237,36 +170,27 @@ async fn runtime_ports_describe_the_main_graph_and_follow_its_exports() {
     );
 
     // Renaming and removing exports of the main graph announce the new ports.
-    c.request(
-        "graph",
+    c.edit(
         "renameinport",
         json!({"from": "in", "to": "input", "graph": "g"}),
-        "renameinport",
     )
     .await;
     let ports = c.expect("runtime", "ports").await;
     assert_eq!(ports["inPorts"][0]["id"], "input");
-    c.request(
-        "graph",
-        "removeoutport",
-        json!({"public": "result", "graph": "g"}),
-        "removeoutport",
-    )
-    .await;
+    c.edit("removeoutport", json!({"public": "result", "graph": "g"}))
+        .await;
     let ports = c.expect("runtime", "ports").await;
     assert_eq!(ports["outPorts"], json!([]));
 
     // Edits that do not touch the exports, and exports of other graphs, announce nothing.
-    c.request(
-        "graph",
+    c.edit(
         "changenode",
         json!({"id": "r", "metadata": {"x": 5}, "graph": "g"}),
-        "changenode",
     )
     .await;
-    clear(&mut c, "other", false).await;
-    node(&mut c, "other", "r", "core/Repeat").await;
-    export(&mut c, "other", "addinport", "in", ("r", "in")).await;
+    c.clear("other", false).await;
+    c.add_node("other", "r", "core/Repeat").await;
+    c.export("other", "addinport", "in", ("r", "in")).await;
     c.assert_silent(Duration::from_millis(150)).await;
 }
 
@@ -275,13 +199,7 @@ async fn removing_an_exported_node_of_the_main_graph_announces_the_new_ports() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     exported_repeat(&mut c).await;
-    c.request(
-        "graph",
-        "removenode",
-        json!({"id": "r", "graph": "g"}),
-        "removenode",
-    )
-    .await;
+    c.edit("removenode", json!({"id": "r", "graph": "g"})).await;
     assert!(
         Runtime::lock(&server.runtime)
             .graph("g")
@@ -297,15 +215,14 @@ async fn removing_an_exported_node_of_the_main_graph_announces_the_new_ports() {
 async fn a_failing_process_is_a_processerror_and_the_rest_finishes() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    clear(&mut c, "g", false).await;
-    node(&mut c, "g", "f", "core/Filter").await;
-    node(&mut c, "g", "d", "core/Drop").await;
-    edge(&mut c, "g", ("f", "out"), ("d", "in")).await;
-    iip(&mut c, "g", json!("(unclosed"), ("f", "pattern")).await;
-    iip(&mut c, "g", json!("x"), ("f", "in")).await;
+    c.clear("g", false).await;
+    c.add_node("g", "f", "core/Filter").await;
+    c.add_node("g", "d", "core/Drop").await;
+    c.add_edge("g", ("f", "out"), ("d", "in")).await;
+    c.add_iip("g", json!("(unclosed"), ("f", "pattern")).await;
+    c.add_iip("g", json!("x"), ("f", "in")).await;
 
-    c.send("network", "start", json!({"graph": "g"})).await;
-    let frames = until_stopped(&mut c, "g").await;
+    let frames = run(&mut c, "g").await;
     let errors: Vec<&Value> = frames
         .iter()
         .filter(|f| f["command"] == "processerror")
@@ -336,12 +253,11 @@ async fn a_failing_process_is_a_processerror_and_the_rest_finishes() {
 async fn core_output_is_reported_as_network_output() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    clear(&mut c, "g", false).await;
-    node(&mut c, "g", "o", "core/Output").await;
-    iip(&mut c, "g", json!("hello, user"), ("o", "in")).await;
-    iip(&mut c, "g", json!({"k": [1]}), ("o", "in")).await;
-    c.send("network", "start", json!({"graph": "g"})).await;
-    let frames = until_stopped(&mut c, "g").await;
+    c.clear("g", false).await;
+    c.add_node("g", "o", "core/Output").await;
+    c.add_iip("g", json!("hello, user"), ("o", "in")).await;
+    c.add_iip("g", json!({"k": [1]}), ("o", "in")).await;
+    let frames = run(&mut c, "g").await;
     let outputs: Vec<&Value> = frames
         .iter()
         .filter(|f| f["command"] == "output")
@@ -361,11 +277,11 @@ async fn a_network_that_cannot_start_is_a_network_error_to_the_requester() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     let mut watcher = server.client().await;
-    clear(&mut c, "g", false).await;
-    node(&mut c, "g", "f", "core/Filter").await;
-    node(&mut c, "g", "d", "core/Drop").await;
-    edge(&mut c, "g", ("f", "out"), ("d", "in")).await;
-    iip(&mut c, "g", json!("x"), ("f", "in")).await;
+    c.clear("g", false).await;
+    c.add_node("g", "f", "core/Filter").await;
+    c.add_node("g", "d", "core/Drop").await;
+    c.add_edge("g", ("f", "out"), ("d", "in")).await;
+    c.add_iip("g", json!("x"), ("f", "in")).await;
     // Let the watcher catch up with the edits.
     for _ in 0..5 {
         watcher.next().await.expect("an edit");
@@ -385,31 +301,28 @@ async fn a_network_that_cannot_start_is_a_network_error_to_the_requester() {
     );
     c.assert_silent(Duration::from_millis(150)).await;
     watcher.assert_silent(Duration::from_millis(50)).await;
-    let status = c
-        .request("network", "getstatus", json!({"graph": "g"}), "status")
-        .await;
     assert_eq!(
-        status,
+        status(&mut c, "g").await,
         json!({"graph": "g", "running": false, "started": false})
     );
 
     // Once the port is fed, the same graph starts.
-    iip(&mut c, "g", json!("x"), ("f", "pattern")).await;
+    c.add_iip("g", json!("x"), ("f", "pattern")).await;
     let started = c
         .request("network", "start", json!({"graph": "g"}), "started")
         .await;
     assert_eq!(started["started"], true);
-    until_stopped(&mut c, "g").await;
+    c.until_stopped("g").await;
 }
 
 /// Graph `g`: IIP -> a -> b -> c (Repeat, Repeat, Drop).
 async fn chain(c: &mut Client) {
-    clear(c, "g", false).await;
-    node(c, "g", "a", "core/Repeat").await;
-    node(c, "g", "b", "core/Repeat").await;
-    node(c, "g", "c", "core/Drop").await;
-    edge(c, "g", ("a", "out"), ("b", "in")).await;
-    edge(c, "g", ("b", "out"), ("c", "in")).await;
+    c.clear("g", false).await;
+    c.add_node("g", "a", "core/Repeat").await;
+    c.add_node("g", "b", "core/Repeat").await;
+    c.add_node("g", "c", "core/Drop").await;
+    c.add_edge("g", ("a", "out"), ("b", "in")).await;
+    c.add_edge("g", ("b", "out"), ("c", "in")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,7 +330,7 @@ async fn network_edges_selects_the_edges_whose_data_is_shown() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     chain(&mut c).await;
-    export(&mut c, "g", "addinport", "in", ("a", "in")).await;
+    c.export("g", "addinport", "in", ("a", "in")).await;
     c.request("network", "start", json!({"graph": "g"}), "started")
         .await;
     let send = |text: &str| json!({"graph": "g", "port": "in", "event": "data", "payload": text});
@@ -475,14 +388,13 @@ async fn a_selection_made_before_start_applies_from_the_first_packet() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     chain(&mut c).await;
-    iip(&mut c, "g", json!("first"), ("a", "in")).await;
+    c.add_iip("g", json!("first"), ("a", "in")).await;
     let selection = json!({"graph": "g", "edges": [
         {"src": {"node": "b", "port": "out"}, "tgt": {"node": "c", "port": "in"}}]});
     c.request("network", "edges", selection, "edges").await;
     // Many runs: the first packets race the start (about one run in ten leaked before).
     for _ in 0..50 {
-        c.send("network", "start", json!({"graph": "g"})).await;
-        let frames = until_stopped(&mut c, "g").await;
+        let frames = run(&mut c, "g").await;
         let edges: Vec<String> = data_edges(&frames)
             .into_iter()
             .filter(|id| !id.starts_with("DATA -> "))
@@ -491,22 +403,25 @@ async fn a_selection_made_before_start_applies_from_the_first_packet() {
     }
 }
 
+/// `graph:changeedge` of the chain's `a -> b`, with `secure` as its `secure` metadata (`null`
+/// removes it).
+async fn mark_secure(c: &mut Client, secure: Value) {
+    c.edit(
+        "changeedge",
+        json!({"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"},
+            "metadata": {"secure": secure}, "graph": "g"}),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secure_edges_show_data_as_a_placeholder() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     chain(&mut c).await;
-    iip(&mut c, "g", json!("password"), ("a", "in")).await;
-    c.request(
-        "graph",
-        "changeedge",
-        json!({"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"},
-            "metadata": {"secure": true}, "graph": "g"}),
-        "changeedge",
-    )
-    .await;
-    c.send("network", "start", json!({"graph": "g"})).await;
-    let frames = until_stopped(&mut c, "g").await;
+    c.add_iip("g", json!("password"), ("a", "in")).await;
+    mark_secure(&mut c, json!(true)).await;
+    let frames = run(&mut c, "g").await;
     let data: Vec<(String, Value)> = frames
         .iter()
         .filter(|f| f["command"] == "data")
@@ -527,16 +442,8 @@ async fn secure_edges_show_data_as_a_placeholder() {
     );
 
     // Turned off again, the data shows.
-    c.request(
-        "graph",
-        "changeedge",
-        json!({"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"},
-            "metadata": {"secure": null}, "graph": "g"}),
-        "changeedge",
-    )
-    .await;
-    c.send("network", "start", json!({"graph": "g"})).await;
-    let frames = until_stopped(&mut c, "g").await;
+    mark_secure(&mut c, json!(null)).await;
+    let frames = run(&mut c, "g").await;
     let shown = frames
         .iter()
         .find(|f| f["command"] == "data" && f["payload"]["id"] == "a() OUT -> IN b()")
@@ -604,15 +511,15 @@ async fn graph_source_becomes_a_subgraph_component_that_runs() {
     assert_eq!(subgraphs, ["flowd/Twice", "mylib/Shout"]);
 
     // A graph using both runs, and its packets flow through them.
-    clear(&mut c, "g", false).await;
-    node(&mut c, "g", "t", "flowd/Twice").await;
-    node(&mut c, "g", "s", "mylib/Shout").await;
-    node(&mut c, "g", "o", "core/Output").await;
-    edge(&mut c, "g", ("t", "out"), ("s", "in")).await;
-    edge(&mut c, "g", ("s", "out"), ("o", "in")).await;
-    iip(&mut c, "g", json!("through two subgraphs"), ("t", "in")).await;
-    c.send("network", "start", json!({"graph": "g"})).await;
-    let frames = until_stopped(&mut c, "g").await;
+    c.clear("g", false).await;
+    c.add_node("g", "t", "flowd/Twice").await;
+    c.add_node("g", "s", "mylib/Shout").await;
+    c.add_node("g", "o", "core/Output").await;
+    c.add_edge("g", ("t", "out"), ("s", "in")).await;
+    c.add_edge("g", ("s", "out"), ("o", "in")).await;
+    c.add_iip("g", json!("through two subgraphs"), ("t", "in"))
+        .await;
+    let frames = run(&mut c, "g").await;
     let outputs: Vec<&Value> = frames
         .iter()
         .filter(|f| f["command"] == "output")
@@ -678,15 +585,13 @@ async fn a_subgraph_source_that_does_not_validate_is_refused() {
 async fn getsource_serves_graphs_by_id_and_by_namespace() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    c.request(
-        "graph",
+    c.edit(
         "clear",
         json!({"id": "hello", "name": "Hello", "main": true}),
-        "clear",
     )
     .await;
-    node(&mut c, "hello", "say", "core/Repeat").await;
-    iip(&mut c, "hello", json!("hi"), ("say", "in")).await;
+    c.add_node("hello", "say", "core/Repeat").await;
+    c.add_iip("hello", json!("hi"), ("say", "in")).await;
 
     for name in ["hello", "flowd/hello"] {
         let answer = c.ask("component", "getsource", json!({"name": name})).await;
@@ -726,7 +631,7 @@ async fn traces_record_dump_clear_and_stop() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     chain(&mut c).await;
-    iip(&mut c, "g", json!("traced"), ("a", "in")).await;
+    c.add_iip("g", json!("traced"), ("a", "in")).await;
 
     let started = c
         .ask("trace", "start", json!({"graph": "g", "buffersize": 65536}))
@@ -735,8 +640,7 @@ async fn traces_record_dump_clear_and_stop() {
         started,
         json!({"protocol": "trace", "command": "start", "payload": {"graph": "g", "buffersize": 65536}})
     );
-    c.send("network", "start", json!({"graph": "g"})).await;
-    until_stopped(&mut c, "g").await;
+    run(&mut c, "g").await;
 
     let flowtrace = dump_events(&mut c).await;
     assert_eq!(flowtrace["header"]["main"], "g");
@@ -746,16 +650,7 @@ async fn traces_record_dump_clear_and_stop() {
         "core/Repeat"
     );
     let events = flowtrace["events"].as_array().unwrap();
-    let names: Vec<String> = events
-        .iter()
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["protocol"].as_str().unwrap(),
-                e["command"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let names = commands(events);
     assert_eq!(
         names.first().map(String::as_str),
         Some("network:started"),
@@ -793,15 +688,13 @@ async fn traces_record_dump_clear_and_stop() {
         c.ask("trace", "stop", json!({"graph": "g"})).await,
         json!({"protocol": "trace", "command": "stop", "payload": {"graph": "g"}})
     );
-    c.send("network", "start", json!({"graph": "g"})).await;
-    until_stopped(&mut c, "g").await;
+    run(&mut c, "g").await;
     assert_eq!(dump_events(&mut c).await["events"], json!([]));
 
     // Started again, it records again.
     c.request("trace", "start", json!({"graph": "g"}), "start")
         .await;
-    c.send("network", "start", json!({"graph": "g"})).await;
-    until_stopped(&mut c, "g").await;
+    run(&mut c, "g").await;
     let events = dump_events(&mut c).await["events"]
         .as_array()
         .unwrap()
@@ -839,7 +732,7 @@ async fn stop_of_a_network_never_started_answers_stopped() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     let mut watcher = server.client().await;
-    clear(&mut c, "g", false).await;
+    c.clear("g", false).await;
     watcher.expect("graph", "clear").await;
     c.send("network", "stop", json!({"graph": "g"})).await;
     let stopped = c.next().await.unwrap();
@@ -854,11 +747,8 @@ async fn stop_of_a_network_never_started_answers_stopped() {
     assert!(payload["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(payload["uptime"].as_f64(), Some(0.0));
     assert_eq!(watcher.expect("network", "stopped").await["graph"], "g");
-    let status = c
-        .request("network", "getstatus", json!({"graph": "g"}), "status")
-        .await;
     assert_eq!(
-        status,
+        status(&mut c, "g").await,
         json!({"graph": "g", "running": false, "started": false})
     );
     // Of an unknown graph: an error.
@@ -881,11 +771,8 @@ async fn starting_a_running_network_again_keeps_the_one_network() {
         assert_eq!(started["started"], true);
         assert_eq!(started["running"], true);
     }
-    let status = c
-        .request("network", "getstatus", json!({"graph": "g"}), "status")
-        .await;
     assert_eq!(
-        status,
+        status(&mut c, "g").await,
         json!({"graph": "g", "running": true, "started": true})
     );
     // network:debug has no answer (strict clients would reject any).
@@ -913,11 +800,8 @@ async fn starting_a_running_network_again_keeps_the_one_network() {
         .request("network", "stop", json!({"graph": "g"}), "stopped")
         .await;
     assert_eq!(stopped["started"], false);
-    let status = c
-        .request("network", "getstatus", json!({"graph": "g"}), "status")
-        .await;
     assert_eq!(
-        status,
+        status(&mut c, "g").await,
         json!({"graph": "g", "running": false, "started": false})
     );
 }

@@ -20,43 +20,20 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 /// Builds graph `g`: a Repeat fed by an IIP, feeding a Drop, with an exported outport and a
 /// group.
 async fn build_graph(c: &mut Client) {
-    c.request("graph", "clear", json!({"id": "g"}), "clear")
-        .await;
+    c.clear("g", false).await;
     for (id, component) in [("r", "core/Repeat"), ("d", "core/Drop")] {
-        c.request(
-            "graph",
+        c.edit(
             "addnode",
             json!({"id": id, "component": component, "graph": "g", "metadata": {"x": 1}}),
-            "addnode",
         )
         .await;
     }
-    c.request(
-        "graph",
-        "addedge",
-        json!({"src": {"node": "r", "port": "out"}, "tgt": {"node": "d", "port": "in"}, "graph": "g"}),
-        "addedge",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addinitial",
-        json!({"src": {"data": "hi"}, "tgt": {"node": "r", "port": "in"}, "graph": "g"}),
-        "addinitial",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addoutport",
-        json!({"public": "out", "node": "r", "port": "out", "graph": "g"}),
-        "addoutport",
-    )
-    .await;
-    c.request(
-        "graph",
+    c.add_edge("g", ("r", "out"), ("d", "in")).await;
+    c.add_iip("g", json!("hi"), ("r", "in")).await;
+    c.export("g", "addoutport", "out", ("r", "out")).await;
+    c.edit(
         "addgroup",
         json!({"name": "grp", "nodes": ["r"], "graph": "g"}),
-        "addgroup",
     )
     .await;
 }
@@ -528,14 +505,7 @@ async fn a_frame_over_the_limit_closes_only_that_connection_with_1009() {
     still_answers(&mut c, "another client's oversized frame").await;
     let mut fresh = server.client().await;
     still_answers(&mut fresh, "another client's oversized frame").await;
-    other
-        .request(
-            "graph",
-            "addnode",
-            json!({"id": "late", "component": "core/Repeat", "graph": "g"}),
-            "addnode",
-        )
-        .await;
+    other.add_node("g", "late", "core/Repeat").await;
     let seen = c.expect("graph", "addnode").await;
     assert_eq!(seen["id"], "late");
 }
@@ -553,9 +523,7 @@ async fn a_flood_beyond_the_rate_limit_is_refused_and_the_connection_stays() {
     )
     .await;
     let mut other = server.client().await;
-    other
-        .request("graph", "clear", json!({"id": "g"}), "clear")
-        .await;
+    other.clear("g", false).await;
     let before = snapshot(&server);
 
     let mut c = server.client().await;

@@ -161,36 +161,12 @@ async fn the_official_suite_sequence_gets_its_exact_answers() {
     );
 
     // The network part, on graph "bar".
-    c.request("graph", "clear", json!({"id": "bar"}), "clear")
+    c.clear("bar", false).await;
+    c.add_node("bar", "Hello", "core/Repeat").await;
+    c.add_node("bar", "World", "core/Drop").await;
+    c.add_edge("bar", ("Hello", "out"), ("World", "in")).await;
+    c.add_iip("bar", json!("Hello, world!"), ("Hello", "in"))
         .await;
-    c.request(
-        "graph",
-        "addnode",
-        json!({"id": "Hello", "component": "core/Repeat", "graph": "bar"}),
-        "addnode",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addnode",
-        json!({"id": "World", "component": "core/Drop", "graph": "bar"}),
-        "addnode",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addedge",
-        json!({"src": {"node": "Hello", "port": "out"}, "tgt": {"node": "World", "port": "in"}, "graph": "bar"}),
-        "addedge",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addinitial",
-        json!({"src": {"data": "Hello, world!"}, "tgt": {"node": "Hello", "port": "in"}, "graph": "bar"}),
-        "addinitial",
-    )
-    .await;
 
     let started = c.ask("network", "start", json!({"graph": "bar"})).await;
     assert_eq!(started["command"], "started", "{started}");
@@ -245,9 +221,7 @@ async fn edits_reach_every_client_and_answers_carry_the_request_id() {
     let server = TestServer::start(config()).await;
     let mut editor = server.client().await;
     let mut watcher = server.client().await;
-    editor
-        .request("graph", "clear", json!({"id": "g"}), "clear")
-        .await;
+    editor.clear("g", false).await;
     watcher.expect("graph", "clear").await;
 
     let frame = json!({"protocol": "graph", "command": "addnode", "requestId": "r-1",
@@ -282,15 +256,8 @@ async fn edits_reach_every_client_and_answers_carry_the_request_id() {
 async fn refused_edits_name_the_problem_and_change_nothing() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    c.request("graph", "clear", json!({"id": "g"}), "clear")
-        .await;
-    c.request(
-        "graph",
-        "addnode",
-        json!({"id": "a", "component": "core/Repeat", "graph": "g"}),
-        "addnode",
-    )
-    .await;
+    c.clear("g", false).await;
+    c.add_node("g", "a", "core/Repeat").await;
 
     let cases = [
         (
@@ -367,30 +334,18 @@ async fn every_graph_command_is_echoed_with_what_it_changed() {
         v["graph"] = json!("g");
         v
     };
-    c.request(
-        "graph",
+    c.edit(
         "clear",
         json!({"id": "g", "library": "demo", "icon": "", "description": ""}),
-        "clear",
     )
     .await;
-    for id in ["a", "b"] {
-        c.request(
-            "graph",
-            "addnode",
-            g(json!({"id": id, "component": "core/Repeat"})),
-            "addnode",
-        )
-        .await;
-    }
-    let edge = g(json!({"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}}));
-    c.request("graph", "addedge", edge.clone(), "addedge").await;
+    c.add_node("g", "a", "core/Repeat").await;
+    c.add_node("g", "b", "core/Repeat").await;
+    let edge = c.add_edge("g", ("a", "out"), ("b", "in")).await;
     let changed = c
-        .request(
-            "graph",
+        .edit(
             "changeedge",
             g(json!({"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}, "metadata": {"route": 3, "capacity": 8}})),
-            "changeedge",
         )
         .await;
     assert_eq!(changed["metadata"], json!({"route": 3, "capacity": 8}));
@@ -403,72 +358,32 @@ async fn every_graph_command_is_echoed_with_what_it_changed() {
         .await;
     assert_eq!(bad["command"], "error", "{bad}");
 
-    let port = g(json!({"public": "input", "node": "a", "port": "in"}));
-    c.request("graph", "addinport", port, "addinport").await;
+    c.export("g", "addinport", "input", ("a", "in")).await;
     let renamed = c
-        .request(
-            "graph",
-            "renameinport",
-            g(json!({"from": "input", "to": "IN"})),
-            "renameinport",
-        )
+        .edit("renameinport", g(json!({"from": "input", "to": "IN"})))
         .await;
     assert_eq!(renamed, g(json!({"from": "input", "to": "IN"})));
-    c.request(
-        "graph",
-        "removeinport",
-        g(json!({"public": "IN"})),
-        "removeinport",
-    )
-    .await;
-    c.request(
-        "graph",
-        "addoutport",
-        g(json!({"public": "o", "node": "b", "port": "out"})),
-        "addoutport",
-    )
-    .await;
-    c.request(
-        "graph",
-        "renameoutport",
-        g(json!({"from": "o", "to": "OUT"})),
-        "renameoutport",
-    )
-    .await;
+    c.edit("removeinport", g(json!({"public": "IN"}))).await;
+    c.export("g", "addoutport", "o", ("b", "out")).await;
+    c.edit("renameoutport", g(json!({"from": "o", "to": "OUT"})))
+        .await;
 
     let group = g(json!({"name": "pair", "nodes": ["a", "b"], "metadata": {"description": "two"}}));
-    assert_eq!(
-        c.request("graph", "addgroup", group.clone(), "addgroup")
-            .await,
-        group
-    );
-    c.request(
-        "graph",
-        "renamegroup",
-        g(json!({"from": "pair", "to": "duo"})),
-        "renamegroup",
-    )
-    .await;
+    assert_eq!(c.edit("addgroup", group.clone()).await, group);
+    c.edit("renamegroup", g(json!({"from": "pair", "to": "duo"})))
+        .await;
     let changed = c
-        .request(
-            "graph",
+        .edit(
             "changegroup",
             g(json!({"name": "duo", "metadata": {"color": 2}})),
-            "changegroup",
         )
         .await;
     assert_eq!(
         changed["metadata"],
         json!({"description": "two", "color": 2})
     );
-    c.request(
-        "graph",
-        "removegroup",
-        g(json!({"name": "duo"})),
-        "removegroup",
-    )
-    .await;
-    c.request("graph", "removeedge", edge, "removeedge").await;
+    c.edit("removegroup", g(json!({"name": "duo"}))).await;
+    c.edit("removeedge", edge).await;
 
     let rt = flowd::runtime::Runtime::lock(&server.runtime);
     let graph = rt.graph("g").unwrap();

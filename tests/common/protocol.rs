@@ -175,6 +175,25 @@ impl Client {
         }
     }
 
+    /// Every frame up to and including the `network:stopped` of `graph`; panics if none comes
+    /// within `WAIT` of the frame before.
+    pub async fn until_stopped(&mut self, graph: &str) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("no network:stopped; got {frames:#?}"));
+            let done = frame["protocol"] == "network"
+                && frame["command"] == "stopped"
+                && frame["payload"]["graph"] == graph;
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
     /// Sends a request and returns the payload of the first answer of `protocol:answer`.
     pub async fn request(
         &mut self,
@@ -185,6 +204,65 @@ impl Client {
     ) -> Value {
         self.send(protocol, command, payload).await;
         self.expect(protocol, answer).await
+    }
+
+    /// Sends `graph:<command>` with `payload` and returns the payload of its echo (a graph
+    /// edit is answered with the command it was asked for).
+    pub async fn edit(&mut self, command: &str, payload: Value) -> Value {
+        self.request("graph", command, payload, command).await
+    }
+
+    /// `graph:clear` of graph `id`, made the main graph if `main`; returns the echo.
+    pub async fn clear(&mut self, id: &str, main: bool) -> Value {
+        let mut payload = json!({ "id": id });
+        if main {
+            payload["main"] = json!(true);
+        }
+        self.edit("clear", payload).await
+    }
+
+    /// `graph:addnode` of node `id` running `component` in `graph`; returns the echo.
+    pub async fn add_node(&mut self, graph: &str, id: &str, component: &str) -> Value {
+        self.edit(
+            "addnode",
+            json!({"id": id, "component": component, "graph": graph}),
+        )
+        .await
+    }
+
+    /// `graph:addedge` in `graph` from `src` to `tgt`, each `(node, port)`; returns the echo.
+    pub async fn add_edge(&mut self, graph: &str, src: (&str, &str), tgt: (&str, &str)) -> Value {
+        self.edit(
+            "addedge",
+            json!({"src": {"node": src.0, "port": src.1}, "tgt": {"node": tgt.0, "port": tgt.1}, "graph": graph}),
+        )
+        .await
+    }
+
+    /// `graph:addinitial` in `graph`: the IIP `data` into `tgt` (`(node, port)`); returns the
+    /// echo.
+    pub async fn add_iip(&mut self, graph: &str, data: Value, tgt: (&str, &str)) -> Value {
+        self.edit(
+            "addinitial",
+            json!({"src": {"data": data}, "tgt": {"node": tgt.0, "port": tgt.1}, "graph": graph}),
+        )
+        .await
+    }
+
+    /// Exports `at` (`(node, port)`) of `graph` as `public`; `command` is `addinport` or
+    /// `addoutport`. Returns the echo; a `runtime:ports` that may follow is left unread.
+    pub async fn export(
+        &mut self,
+        graph: &str,
+        command: &str,
+        public: &str,
+        at: (&str, &str),
+    ) -> Value {
+        self.edit(
+            command,
+            json!({"public": public, "node": at.0, "port": at.1, "graph": graph}),
+        )
+        .await
     }
 
     /// Sends a request and returns the very next frame, whatever it is.
@@ -199,6 +277,20 @@ impl Client {
             panic!("unexpected frame: {frame}");
         }
     }
+}
+
+/// The `protocol:command` of each frame (or flowtrace event), in order.
+pub fn commands(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["protocol"].as_str().unwrap(),
+                f["command"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 /// A runtime configuration with a fixed id, for tests.
