@@ -579,3 +579,30 @@ fn a_policy_file_grants_a_wasm_component_what_it_names() {
     .assert_code(1)
     .assert_stderr_has("unknown field `memory`");
 }
+
+#[test]
+fn a_native_component_runs_only_with_allow_native() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir
+        .path()
+        .join(common::native::upper().file_name().unwrap());
+    std::fs::copy(common::native::upper(), &library).unwrap();
+    let graph = dir.path().join("shout.fbp");
+    std::fs::write(
+        &graph,
+        "'quiet words' -> IN U(native/Upper) OUT -> IN Show(core/Output)\n",
+    )
+    .unwrap();
+    let (graph, library, components) = (
+        graph.to_str().unwrap(),
+        library.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    );
+    flowd(&["run", graph, "--allow-native", library])
+        .assert_code(0)
+        .assert_stdout("QUIET WORDS\n");
+    flowd(&["run", graph, "--components", components])
+        .assert_code(1)
+        .assert_stderr_has("unknown component 'native/Upper'")
+        .assert_stderr_has("were not loaded: native components need --allow-native");
+}

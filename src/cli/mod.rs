@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::component::Registry;
+use crate::component::dylib::{self, NativePolicy};
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use crate::engine::{Event, Network, NetworkConfig};
 use crate::graph::{self, Format, Graph};
@@ -62,6 +63,12 @@ pub struct Args {
     /// allocator): faster start of many WebAssembly processes; more would fail to start.
     #[arg(long, global = true, value_name = "N")]
     pub wasm_pool: Option<u32>,
+
+    /// Load the native shared-object components at PATH (a file, or a directory of them).
+    /// Such a library runs with flowd's full rights and a crash in it stops flowd: only for
+    /// code you trust. May be given several times; without it no shared object is loaded.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub allow_native: Vec<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -147,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let watch = serving || matches!(args.command, Some(Command::Run { .. }));
     // Graphs from protocol clients must not grant their own guests rights.
     let _watchers = load_components(&args, &registry, watch, !serving)?;
+    load_native(&args, &registry);
     match args.command {
         None => serve::serve(ServeArgs::default(), registry),
         Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry),
@@ -234,6 +242,36 @@ fn load_components(
         tracing::info!("{} components from {}", report.loaded.len(), dir.display());
     }
     Ok(watchers)
+}
+
+/// Loads the shared objects `--allow-native` names; failures are reported and skipped. Shared
+/// objects lying in `--components` directories without permission are pointed out.
+fn load_native(args: &Args, registry: &Registry) {
+    let policy = NativePolicy::allowing(args.allow_native.iter().cloned());
+    for path in policy.files() {
+        if let Err(error) = dylib::load(&path, &policy, registry) {
+            eprintln!("flowd: warning: skipped {error}");
+        }
+    }
+    for dir in &args.components {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let refused = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == dylib::EXTENSION))
+            .filter(|p| !policy.allows(p))
+            .count();
+        if refused > 0 {
+            eprintln!(
+                "flowd: note: {} has {refused} shared object(s) that were not loaded: native \
+                 components need --allow-native {} (they run with flowd's full rights)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
 }
 
 fn load(path: &Path) -> anyhow::Result<Graph> {

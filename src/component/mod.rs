@@ -2,8 +2,9 @@
 //!
 //! A component has a [`ComponentSpec`] (data: name, documentation, ports) and behaviour (a
 //! [`Component`] that runs against a [`ProcessContext`]). The [`Registry`] maps names to both,
-//! whatever kind the component is: native core components compiled in ([`native`]), and later
-//! WebAssembly and shared-object components.
+//! whatever kind the component is: native core components compiled in ([`native`]),
+//! WebAssembly components ([`wasm`]) and, when the operator allows them, native shared objects
+//! ([`dylib`]).
 //!
 //! # The component contract
 //!
@@ -20,6 +21,7 @@
 //! [`ProcessError::Stopped`]: crate::engine::ProcessError::Stopped
 //! [`ProcessError::Closed`]: crate::engine::ProcessError::Closed
 
+pub mod dylib;
 pub mod native;
 mod registry;
 mod spec;
