@@ -151,7 +151,7 @@ impl Resolver {
         let index = match (decl.array, port.index) {
             (false, _) => None,
             (true, Some(i)) => {
-                *next = (*next).max(i + 1);
+                *next = (*next).max(i.saturating_add(1));
                 Some(i)
             }
             (true, None) => {

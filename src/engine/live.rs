@@ -142,12 +142,12 @@ impl Network {
         if self.wiring.specs.contains_key(&node.id) {
             return Err(LiveEditError::ProcessExists(node.id.clone()));
         }
-        let plan = self
-            .plan_node(node, registry)
-            .map_err(|e| LiveEditError::Instantiate {
+        let plan = super::build::plan_node(node, None, registry).map_err(|e| {
+            LiveEditError::Instantiate {
                 node: node.id.clone(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         let starts_now = plan.spec.inports.is_empty();
         let process = self.prepare(plan);
         if starts_now {

@@ -16,7 +16,7 @@ use super::external::{GraphInport, GraphOutport};
 use super::live::{InputHandle, Mailbox, Wiring};
 use super::process::{InQueue, NodePlan, Process};
 use crate::component::Registry;
-use crate::graph::{Graph, Node, PortRef};
+use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
 
 /// How a network is built. The defaults suit most graphs.
@@ -348,11 +348,6 @@ impl Network {
             &self.stop,
             self.started,
         )
-    }
-
-    /// Instantiates the component of `node` for this network.
-    pub(super) fn plan_node(&self, node: &Node, registry: &Registry) -> Result<NodePlan, Error> {
-        plan_node(node, None, registry)
     }
 
     /// The network's events. Someone must drain them while the network runs (see

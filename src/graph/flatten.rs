@@ -13,6 +13,10 @@ use super::model::{Connection, ExportedPort, Graph, PortRef};
 /// How deep subgraphs may nest; deeper means a graph (indirectly) contains itself.
 const MAX_DEPTH: usize = 32;
 
+/// The most processes an expanded graph may have: a subgraph used twice per level doubles the
+/// count with each level, so a few levels of a client's graphs could otherwise exhaust memory.
+const MAX_PROCESSES: usize = 1 << 20;
+
 impl Graph {
     /// Whether any process's component is a graph, as `subgraph` tells.
     pub fn has_subgraphs(&self, subgraph: &dyn Fn(&str) -> Option<Arc<Graph>>) -> bool {
@@ -24,7 +28,8 @@ impl Graph {
     /// # Errors
     ///
     /// [`Error::Invalid`] with [`ValidationError::Subgraph`] when an edge names a port the
-    /// subgraph does not export, or subgraphs nest more than 32 deep (a cycle).
+    /// subgraph does not export, subgraphs nest more than 32 deep (a cycle), or the expanded
+    /// graph would have over 2^20 processes.
     pub fn flatten(&self, subgraph: &dyn Fn(&str) -> Option<Arc<Graph>>) -> Result<Graph, Error> {
         expand(self, subgraph, 0).map_err(|problem| Error::Invalid(vec![*problem]))
     }
@@ -62,6 +67,11 @@ fn expand(
             )));
         }
         let inner = expand(&sub, lookup, depth + 1)?;
+        if flat.nodes.len() + inner.nodes.len() > MAX_PROCESSES {
+            return Err(problem(format!(
+                "expanded, the graph would have over {MAX_PROCESSES} processes"
+            )));
+        }
         let prefix = |id: &str| format!("{}/{id}", node.id);
         for n in &inner.nodes {
             let mut n = n.clone();

@@ -98,13 +98,17 @@ impl Request {
     }
 }
 
+/// The protocol's name, if it is one of the five flowd speaks.
+pub fn protocol_name(protocol: &str) -> Option<&'static str> {
+    ["runtime", "graph", "network", "component", "trace"]
+        .into_iter()
+        .find(|p| *p == protocol)
+}
+
 /// The protocol to report an error under: the frame's own if it is one of the five, else
 /// `runtime`.
-pub fn known_protocol(protocol: &str) -> &str {
-    match protocol {
-        "runtime" | "graph" | "network" | "component" | "trace" => protocol,
-        _ => "runtime",
-    }
+pub fn known_protocol(protocol: &str) -> &'static str {
+    protocol_name(protocol).unwrap_or("runtime")
 }
 
 /// A message from the runtime to clients.
@@ -131,7 +135,7 @@ impl Message {
     /// `<protocol>:error` with `message`.
     pub fn error(protocol: &str, message: impl Into<String>) -> Message {
         Message::new(
-            static_protocol(protocol),
+            known_protocol(protocol),
             "error",
             json!({ "message": message.into() }),
         )
@@ -147,16 +151,6 @@ impl Message {
             frame.insert("responseTo".into(), id.clone());
         }
         Value::Object(frame).to_string()
-    }
-}
-
-fn static_protocol(protocol: &str) -> &'static str {
-    match protocol {
-        "graph" => "graph",
-        "network" => "network",
-        "component" => "component",
-        "trace" => "trace",
-        _ => "runtime",
     }
 }
 

@@ -19,7 +19,7 @@ mod trace;
 
 pub use capability::{Capabilities, Capability};
 pub(crate) use fields::port_json;
-pub use message::{FrameError, Message, Request, known_protocol};
+pub use message::{FrameError, Message, Request, known_protocol, protocol_name};
 
 use serde_json::{Map, Value};
 
@@ -86,20 +86,13 @@ pub(crate) fn dispatch(runtime: &mut Runtime, client: ClientId, text: &str) {
     };
     let capabilities = runtime.capabilities_for(request.secret.as_deref());
     runtime.clients.set_capabilities(client, capabilities);
-    let protocol = match request.protocol.as_str() {
-        "runtime" => "runtime",
-        "graph" => "graph",
-        "network" => "network",
-        "component" => "component",
-        "trace" => "trace",
-        other => {
-            let message = format!(
-                "unknown protocol '{other}' (flowd speaks runtime, graph, network, component \
-                 and trace)"
-            );
-            runtime.send(client, &Message::error("runtime", message));
-            return;
-        }
+    let Some(protocol) = protocol_name(&request.protocol) else {
+        let message = format!(
+            "unknown protocol '{}' (flowd speaks runtime, graph, network, component and trace)",
+            request.protocol
+        );
+        runtime.send(client, &Message::error("runtime", message));
+        return;
     };
     let reply = Reply {
         client,

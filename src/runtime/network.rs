@@ -64,8 +64,6 @@ pub(crate) struct Live {
     inports: HashMap<String, crossbeam_channel::Sender<Ip>>,
     /// Edges whose metadata says `secure`: their data is not shown.
     secure: HashSet<(String, String, String, String)>,
-    /// Whether `network:debug` turned debugging on (kept for the status of clients).
-    pub(crate) debug: bool,
     /// When a process last ended: a network that is winding down.
     last_ended: Option<Instant>,
 }
@@ -103,12 +101,7 @@ impl Live {
         }
         let secure = graph
             .edges()
-            .filter(|e| {
-                e.metadata
-                    .as_ref()
-                    .and_then(|m| m.get("secure"))
-                    .is_some_and(|s| s == &Value::Bool(true))
-            })
+            .filter(|e| is_secure(e))
             .map(|e| edge_key(&e.src, &e.tgt))
             .collect();
         spawn_reporter(
@@ -124,7 +117,6 @@ impl Live {
             started: Instant::now(),
             inports,
             secure,
-            debug: false,
             last_ended: None,
         })
     }
@@ -321,6 +313,14 @@ pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// Whether an edge's metadata says `secure: true`: its data is not shown to clients.
+fn is_secure(edge: &crate::graph::Edge) -> bool {
+    edge.metadata
+        .as_ref()
+        .and_then(|m| m.get("secure"))
+        .is_some_and(|s| s == &Value::Bool(true))
+}
+
 fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
     (
         src.process.clone(),
@@ -335,9 +335,7 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
     match event {
         Event::Initial { tgt, ip } => {
             let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
-            packet_message(graph_id, id, None, tgt, ip, false)
-                .into_iter()
-                .collect()
+            vec![packet_message(graph_id, id, None, tgt, ip, false)]
         }
         Event::Data { edge, ip } => {
             // Edges to and from exported ports are reported as `runtime:packet`.
@@ -345,16 +343,14 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
                 return Vec::new();
             }
             let secure = live.secure.contains(&edge_key(&edge.src, &edge.tgt));
-            packet_message(
+            vec![packet_message(
                 graph_id,
                 edge_label(edge),
                 Some(&edge.src),
                 &edge.tgt,
                 ip,
                 secure,
-            )
-            .into_iter()
-            .collect()
+            )]
         }
         Event::ProcessError { node, message } => vec![Message::new(
             "network",
@@ -391,7 +387,7 @@ fn packet_message(
     tgt: &PortRef,
     ip: &Ip,
     secure: bool,
-) -> Option<Message> {
+) -> Message {
     let mut payload = Map::new();
     payload.insert("id".into(), Value::from(id));
     if let Some(src) = src {
@@ -418,7 +414,7 @@ fn packet_message(
             "endgroup"
         }
     };
-    Some(Message::new("network", command, Value::Object(payload)))
+    Message::new("network", command, Value::Object(payload))
 }
 
 /// A payload as clients see it: its JSON value, or a shortened text for long payloads.
@@ -484,11 +480,7 @@ impl Live {
             LiveEdit::AddNode(node) => self.network.add_process(&node, registry),
             LiveEdit::RemoveNode(id) => self.network.remove_process(&id),
             LiveEdit::AddEdge(edge) => {
-                let secure = edge
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.get("secure"))
-                    .is_some_and(|s| s == &Value::Bool(true));
+                let secure = is_secure(&edge);
                 self.network
                     .connect(&edge.src, &edge.tgt, edge.capacity())?;
                 if secure {

@@ -10,6 +10,9 @@ use crate::protocol::Message;
 /// The buffer size when `trace:start` names none: 10 MB of event text.
 pub(crate) const DEFAULT_BUFFER_BYTES: usize = 10 * 1024 * 1024;
 
+/// The largest buffer a client may ask for: it is the runtime's memory.
+const MAX_BUFFER_BYTES: usize = 256 * 1024 * 1024;
+
 /// The events recorded for one graph, oldest first, within a byte budget.
 pub(crate) struct Trace {
     events: VecDeque<(usize, Value)>,
@@ -25,7 +28,7 @@ impl Trace {
         Trace {
             events: VecDeque::new(),
             bytes: 0,
-            capacity: capacity.max(1),
+            capacity: capacity.clamp(1, MAX_BUFFER_BYTES),
             recording: true,
             started: super::network::now(),
         }
@@ -38,7 +41,7 @@ impl Trace {
 
     /// Changes the budget, dropping the oldest events that no longer fit.
     pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(1);
+        self.capacity = capacity.clamp(1, MAX_BUFFER_BYTES);
         self.trim();
     }
 
