@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use common::native::{broken, reverse, upper};
 use common::port;
-use flowd::component::dylib::{self, DylibError, NativePolicy};
+use flowd::component::AllowList;
+use flowd::component::dylib::{self, DylibError};
 use flowd::engine::NetworkConfig;
 use flowd::{Graph, Ip, Network, Registry};
 
-fn allow(paths: &[&Path]) -> NativePolicy {
-    NativePolicy::allowing(paths.iter().map(|p| p.to_path_buf()))
+fn allow(paths: &[&Path]) -> AllowList {
+    AllowList::allowing(paths.iter().map(|p| p.to_path_buf()))
 }
 
 /// Runs `IN -> components... -> OUT` on `inputs` and returns what came out.
@@ -81,7 +82,7 @@ fn many_packets_flow_through_a_native_stage_with_backpressure() {
 #[test]
 fn nothing_loads_without_the_operators_permission() {
     let registry = Registry::new();
-    let error = dylib::load(upper(), &NativePolicy::default(), &registry).unwrap_err();
+    let error = dylib::load(upper(), &AllowList::default(), &registry).unwrap_err();
     assert!(matches!(error, DylibError::NotAllowed(_)));
     let message = error.to_string();
     assert!(message.contains("--allow-native"), "{message}");
@@ -92,7 +93,10 @@ fn nothing_loads_without_the_operators_permission() {
     let dir = upper().parent().unwrap();
     assert!(allow(&[dir]).allows(upper()));
     assert!(!allow(&[dir]).allows(reverse()));
-    assert_eq!(allow(&[dir]).files(), vec![upper().canonicalize().unwrap()]);
+    assert_eq!(
+        dylib::shared_objects(&allow(&[dir])),
+        vec![upper().canonicalize().unwrap()]
+    );
 }
 
 #[test]

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::component::Registry;
-use crate::component::dylib::{self, NativePolicy};
+use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
+use crate::component::{AllowList, exec};
 use crate::engine::{Event, Network, NetworkConfig};
 use crate::graph::{self, Format, Graph};
 
@@ -69,6 +70,12 @@ pub struct Args {
     /// code you trust. May be given several times; without it no shared object is loaded.
     #[arg(long, global = true, value_name = "PATH")]
     pub allow_native: Vec<PathBuf>,
+
+    /// Let `core/Exec` run the program at PATH (or the programs in a directory). A program
+    /// runs with flowd's rights, and allowing an interpreter allows any script it is given.
+    /// May be given several times; without it core/Exec runs nothing.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub allow_exec: Vec<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -155,6 +162,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Graphs from protocol clients must not grant their own guests rights.
     let _watchers = load_components(&args, &registry, watch, !serving)?;
     load_native(&args, &registry);
+    exec::register(
+        &registry,
+        AllowList::allowing(args.allow_exec.iter().cloned()),
+    );
     match args.command {
         None => serve::serve(ServeArgs::default(), registry),
         Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry),
@@ -247,8 +258,8 @@ fn load_components(
 /// Loads the shared objects `--allow-native` names; failures are reported and skipped. Shared
 /// objects lying in `--components` directories without permission are pointed out.
 fn load_native(args: &Args, registry: &Registry) {
-    let policy = NativePolicy::allowing(args.allow_native.iter().cloned());
-    for path in policy.files() {
+    let policy = AllowList::allowing(args.allow_native.iter().cloned());
+    for path in dylib::shared_objects(&policy) {
         if let Err(error) = dylib::load(&path, &policy, registry) {
             eprintln!("flowd: warning: skipped {error}");
         }

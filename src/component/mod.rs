@@ -21,12 +21,15 @@
 //! [`ProcessError::Stopped`]: crate::engine::ProcessError::Stopped
 //! [`ProcessError::Closed`]: crate::engine::ProcessError::Closed
 
+mod allow;
 pub mod dylib;
+pub mod exec;
 pub mod native;
 mod registry;
 mod spec;
 pub mod wasm;
 
+pub use allow::AllowList;
 pub use registry::{ComponentFactory, NodeInfo, Registry};
 pub use spec::{ComponentSpec, PortSpec};
 

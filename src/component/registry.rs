@@ -45,10 +45,12 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry holding the native core components ([`super::native`]).
+    /// A registry holding the native core components ([`super::native`]) and `core/Exec`
+    /// ([`super::exec`]), which runs no program until registered again with an allow-list.
     pub fn with_core() -> Registry {
         let registry = Registry::new();
         super::native::register_all(&registry);
+        super::exec::register(&registry, super::AllowList::default());
         registry
     }
 

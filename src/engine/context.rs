@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::edge::{Incoming, Outgoing, StopSignal, YIELDS_BEFORE_PARKING};
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use super::edge::{Incoming, Outgoing, StopSignal, Woken, YIELDS_BEFORE_PARKING};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
 use super::live::{Mail, Mailbox};
@@ -35,6 +37,15 @@ pub enum Received {
     AllEnded,
     /// The deadline passed first (only with a deadline).
     Timeout,
+}
+
+/// What [`ProcessContext::recv_any_or`] found.
+#[derive(Debug, PartialEq)]
+pub enum ReceivedOr<T> {
+    /// From the ports: an IP or a port's end of stream.
+    Port(Received),
+    /// From the channel: a message, or `None` once every sender has gone.
+    Channel(Option<T>),
 }
 
 /// A port as the component declared it.
@@ -367,18 +378,8 @@ impl ProcessContext {
             return Ok(Received::AllEnded);
         }
         loop {
-            let start = self.next_any % ports.len();
-            for k in 0..ports.len() {
-                let port = ports[(start + k) % ports.len()];
-                let slot = &mut self.inports[port.0];
-                if let Some(ip) = slot.incoming.next_buffered() {
-                    self.next_any = start + k + 1;
-                    return Ok(Received::Ip(port, ip));
-                }
-                if slot.incoming.is_ended() && !slot.end_reported {
-                    slot.end_reported = true;
-                    return Ok(Received::Ended(port));
-                }
+            if let Some(received) = self.take_ready(ports) {
+                return Ok(received);
             }
             if ports.iter().all(|p| self.inports[p.0].end_reported) {
                 return Ok(Received::AllEnded);
@@ -386,11 +387,7 @@ impl ProcessContext {
             if self.stop.is_stopped() {
                 return Err(ProcessError::Stopped);
             }
-            let mut progressed = false;
-            for port in ports {
-                progressed |= self.inports[port.0].incoming.poll();
-            }
-            if progressed {
+            if self.poll_all(ports) {
                 continue;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -400,6 +397,87 @@ impl ProcessContext {
                 return Ok(Received::Timeout);
             }
         }
+    }
+
+    /// Waits until any of `ports` has an IP or reaches end of stream, or `channel` has a
+    /// message: for components that also wait on threads of their own (a child process's
+    /// output, a timer, a socket) without polling.
+    ///
+    /// The channel is looked at first. Each port's end of stream is reported once, as
+    /// [`Received::Ended`]; after that (or with no ports) only the channel is waited on, so
+    /// [`Received::AllEnded`] and [`Received::Timeout`] never come. Before waiting, hands over
+    /// this process's partly filled output batches.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any_or<T>(
+        &mut self,
+        ports: &[InPort],
+        channel: &Receiver<T>,
+    ) -> Result<ReceivedOr<T>, ProcessError> {
+        loop {
+            match channel.try_recv() {
+                Ok(message) => return Ok(ReceivedOr::Channel(Some(message))),
+                Err(TryRecvError::Disconnected) => return Ok(ReceivedOr::Channel(None)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if let Some(received) = self.take_ready(ports) {
+                return Ok(ReceivedOr::Port(received));
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            if self.poll_all(ports) {
+                continue;
+            }
+            self.flush()?;
+            let mut owners = Vec::with_capacity(ports.len());
+            let mut receivers = Vec::with_capacity(ports.len());
+            for port in ports {
+                if let Some(rx) = self.inports[port.0].incoming.receiver() {
+                    owners.push(port.0);
+                    receivers.push(rx);
+                }
+            }
+            match self.stop.recv_any_or(&receivers, Some(channel), None)? {
+                Some(Woken::Packet(position, packet)) => {
+                    self.inports[owners[position]].incoming.accept(packet);
+                }
+                Some(Woken::Other(message)) => return Ok(ReceivedOr::Channel(message)),
+                None => {}
+            }
+        }
+    }
+
+    /// The next IP or unreported end of stream among `ports`, taking turns, without waiting.
+    fn take_ready(&mut self, ports: &[InPort]) -> Option<Received> {
+        if ports.is_empty() {
+            return None;
+        }
+        let start = self.next_any % ports.len();
+        for k in 0..ports.len() {
+            let port = ports[(start + k) % ports.len()];
+            let slot = &mut self.inports[port.0];
+            if let Some(ip) = slot.incoming.next_buffered() {
+                self.next_any = start + k + 1;
+                return Some(Received::Ip(port, ip));
+            }
+            if slot.incoming.is_ended() && !slot.end_reported {
+                slot.end_reported = true;
+                return Some(Received::Ended(port));
+            }
+        }
+        None
+    }
+
+    /// Moves what has arrived on any of `ports` into its buffer; whether anything did.
+    fn poll_all(&mut self, ports: &[InPort]) -> bool {
+        let mut progressed = false;
+        for port in ports {
+            progressed |= self.inports[port.0].incoming.poll();
+        }
+        progressed
     }
 
     /// Flushes, then blocks until one of `ports` gets a packet; false on timeout.

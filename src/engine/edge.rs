@@ -158,6 +158,19 @@ impl StopSignal {
         receivers: &[&Receiver<Packet>],
         deadline: Option<Instant>,
     ) -> Result<Option<(usize, Option<Packet>)>, ProcessError> {
+        Ok(match self.recv_any_or::<()>(receivers, None, deadline)? {
+            Some(Woken::Packet(index, packet)) => Some((index, packet)),
+            Some(Woken::Other(_)) | None => None,
+        })
+    }
+
+    /// Like [`StopSignal::recv_any`], also waking for a message on `other`; `None` on timeout.
+    pub(crate) fn recv_any_or<T>(
+        &self,
+        receivers: &[&Receiver<Packet>],
+        other: Option<&Receiver<T>>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Woken<T>>, ProcessError> {
         if self.is_stopped() {
             return Err(ProcessError::Stopped);
         }
@@ -165,6 +178,7 @@ impl StopSignal {
         for rx in receivers {
             select.recv(rx);
         }
+        let other_index = other.map(|rx| select.recv(rx));
         let stop_index = select.recv(&self.wake);
         let operation = match deadline {
             Some(deadline) => match select.select_deadline(deadline) {
@@ -178,8 +192,24 @@ impl StopSignal {
             let _ = operation.recv(&self.wake);
             return Err(ProcessError::Stopped);
         }
-        Ok(Some((index, operation.recv(receivers[index]).ok())))
+        if let (Some(rx), Some(other_index)) = (other, other_index)
+            && index == other_index
+        {
+            return Ok(Some(Woken::Other(operation.recv(rx).ok())));
+        }
+        Ok(Some(Woken::Packet(
+            index,
+            operation.recv(receivers[index]).ok(),
+        )))
     }
+}
+
+/// What woke [`StopSignal::recv_any_or`].
+pub(crate) enum Woken<T> {
+    /// The receiver at this position gave a packet (`None`: every sender of it is gone).
+    Packet(usize, Option<Packet>),
+    /// The other channel gave a message (`None`: every sender of it is gone).
+    Other(Option<T>),
 }
 
 /// Whether IPs on an edge are reported as events; shared between the network and the sender.

@@ -39,7 +39,7 @@ mod process;
 mod threads;
 
 pub(crate) use context::OutputSink;
-pub use context::{InPort, OutPort, ProcessContext, Received};
+pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};
 pub use error::{Error, ProcessError};
 pub use events::{EdgeId, Event};
 pub use external::{GraphInport, GraphOutport, RecvTimeout};

@@ -3,7 +3,7 @@
 //! A shared object exporting `flowd_component_v1` (see `guest-sdk/include/flowd.h`) describes
 //! itself and runs with host functions, like a WebAssembly component, but without a sandbox:
 //! **it runs with the runtime's rights, and a crash in it takes the runtime down.** So nothing
-//! is loaded unless the operator names it: [`NativePolicy`] holds the paths `--allow-native`
+//! is loaded unless the operator names it: an [`AllowList`] holds the paths `--allow-native`
 //! allows, and [`load`] refuses everything else. Protocol clients have no way to load one.
 //!
 //! A missing file, a library that is not a flowd component, a wrong ABI version or a malformed
@@ -14,7 +14,7 @@ mod ffi;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Component, ComponentFactory, ComponentSpec, NodeInfo, PortSpec, Registry};
+use super::{AllowList, Component, ComponentFactory, ComponentSpec, NodeInfo, PortSpec, Registry};
 use crate::engine::{ProcessContext, ProcessError};
 use ffi::{ABI_VERSION, ENTRY, HOST_API, HostProcess, RawComponent, RawPort, c_str};
 
@@ -71,59 +71,26 @@ pub enum DylibError {
     },
 }
 
-/// The shared objects the operator allows: files, or directories whose files are allowed.
-#[derive(Debug, Clone, Default)]
-pub struct NativePolicy {
-    allowed: Vec<PathBuf>,
-}
-
-impl NativePolicy {
-    /// Allows the files and directories in `paths` (canonicalized; paths that do not exist are
-    /// kept as given and so allow nothing that exists elsewhere).
-    pub fn allowing(paths: impl IntoIterator<Item = PathBuf>) -> NativePolicy {
-        NativePolicy {
-            allowed: paths
-                .into_iter()
-                .map(|p| p.canonicalize().unwrap_or(p))
-                .collect(),
-        }
-    }
-
-    /// Whether any path is allowed.
-    pub fn is_enabled(&self) -> bool {
-        !self.allowed.is_empty()
-    }
-
-    /// Whether `path` may be loaded.
-    pub fn allows(&self, path: &Path) -> bool {
-        let Ok(path) = path.canonicalize() else {
-            return false;
-        };
-        self.allowed
-            .iter()
-            .any(|a| path == *a || path.starts_with(a))
-    }
-
-    /// Every shared object the policy names: allowed files, and the shared objects in allowed
-    /// directories, sorted.
-    pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        for path in &self.allowed {
-            if path.is_dir() {
-                if let Ok(entries) = std::fs::read_dir(path) {
-                    files.extend(
-                        entries.flatten().map(|e| e.path()).filter(|p| {
-                            p.extension().is_some_and(|e| e == EXTENSION) && p.is_file()
-                        }),
-                    );
-                }
-            } else {
-                files.push(path.clone());
+/// Every shared object `allowed` names: allowed files, and the shared objects directly in
+/// allowed directories, sorted.
+pub fn shared_objects(allowed: &AllowList) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in allowed.paths() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(path) {
+                files.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == EXTENSION) && p.is_file()),
+                );
             }
+        } else {
+            files.push(path.clone());
         }
-        files.sort();
-        files
     }
+    files.sort();
+    files
 }
 
 /// A loaded library and its component description.
@@ -147,7 +114,7 @@ unsafe impl Sync for Library {}
 /// [`DylibError`] naming the file and the cause.
 pub fn load(
     path: &Path,
-    policy: &NativePolicy,
+    policy: &AllowList,
     registry: &Registry,
 ) -> Result<ComponentSpec, DylibError> {
     if !path.exists() {
