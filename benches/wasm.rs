@@ -1,8 +1,6 @@
-//! WebAssembly components against native ones, in one run.
+//! Starting WebAssembly components: instances and loading. (Their throughput against the other
+//! kinds of component is in `benches/kinds.rs`.)
 //!
-//! - `wasm_pipeline/{native,wasm}_{8B,1KiB}`: `Generate -> stage x4 -> Drop`, where a stage is
-//!   native `core/Repeat` or the Rust guest `bench/Passthrough` (packed batches), run as
-//!   `flowd run` runs a graph.
 //! - `wasm_instantiate/1000_processes{,_pooled}`: a network of 1,000 `bench/Passthrough`
 //!   processes with nothing to do, from start to finish: each instantiates its guest, sees end
 //!   of stream and ends; `1000_native_processes` is the same with `core/Repeat`, the floor set
@@ -19,12 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median_ns, pipeline, registry, run};
-use criterion::{Criterion, Throughput, criterion_group};
+use common::{median_ns, registry, run};
+use criterion::{Criterion, criterion_group};
 use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use flowd::{Graph, Registry};
-
-const IPS: u64 = 200_000;
 
 fn dist() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist");
@@ -50,23 +46,6 @@ fn wasm_registry(pooling: Option<u32>) -> Arc<Registry> {
     let report = ComponentDir::load_once(host, registry.clone(), &dist()).expect("loads");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     registry
-}
-
-fn bench_pipeline(c: &mut Criterion) {
-    let registry = wasm_registry(None);
-    let mut group = c.benchmark_group("wasm_pipeline");
-    group.throughput(Throughput::Elements(IPS));
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(6));
-    for (label, size) in [("8B", 8), ("1KiB", 1024)] {
-        for (kind, stage) in [("native", "core/Repeat"), ("wasm", "bench/Passthrough")] {
-            let graph = pipeline(stage, IPS, size);
-            group.bench_function(format!("{kind}_{label}"), |b| {
-                b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
-            });
-        }
-    }
-    group.finish();
 }
 
 fn idle_processes(count: usize, component: &str) -> Graph {
@@ -147,26 +126,12 @@ fn bench_load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_pipeline, bench_instantiate, bench_load);
+criterion_group!(benches, bench_instantiate, bench_load);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let per_second = |ns: f64| IPS as f64 / (ns / 1e9) / 1e6;
     println!("\nsummary (medians, same run):");
-    for label in ["8B", "1KiB"] {
-        if let (Some(native), Some(wasm)) = (
-            median_ns("wasm_pipeline", &format!("native_{label}")),
-            median_ns("wasm_pipeline", &format!("wasm_{label}")),
-        ) {
-            println!(
-                "  {label:>5}: native {:>7.2} M IPs/s, wasm {:>7.2} M IPs/s, wasm/native {:>5.1} %",
-                per_second(native),
-                per_second(wasm),
-                100.0 * native / wasm
-            );
-        }
-    }
     for label in [
         "1000_native_processes",
         "1000_processes",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the native shared-object example components into components/dist/native/:
-# native/Upper in C (gcc, against guest-sdk/include/flowd.h) and native/Reverse in Rust (a
-# cdylib for the host). They are not sandboxed: flowd loads them only with --allow-native.
+# native/Upper and native/Passthrough in C (gcc, against guest-sdk/include/flowd.h) and
+# native/Reverse in Rust (a cdylib for the host). They are not sandboxed: flowd loads them only with --allow-native.
 #
 #   bash components/build-native.sh
 set -euo pipefail
@@ -13,9 +13,11 @@ case "$(uname -s)" in Darwin) ext="dylib" ;; esac
 mkdir -p "$dist"
 
 command -v gcc >/dev/null || { echo "build-native: gcc is required" >&2; exit 1; }
-gcc -shared -fPIC -O2 -Wall -Werror -I "$repo/guest-sdk/include" \
-    "$here/native/c/upper.c" -o "$dist/libupper.$ext"
-echo "build-native: $dist/libupper.$ext" >&2
+for name in upper passthrough; do
+    gcc -shared -fPIC -O2 -Wall -Werror -I "$repo/guest-sdk/include" \
+        "$here/native/c/$name.c" -o "$dist/lib$name.$ext"
+    echo "build-native: $dist/lib$name.$ext" >&2
+done
 
 cargo build --release --quiet --manifest-path "$here/native/rust/Cargo.toml" \
     --target-dir "$repo/target/native"

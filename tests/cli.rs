@@ -606,3 +606,14 @@ fn a_native_component_runs_only_with_allow_native() {
         .assert_stderr_has("unknown component 'native/Upper'")
         .assert_stderr_has("were not loaded: native components need --allow-native");
 }
+
+#[test]
+fn core_exec_runs_a_program_only_with_allow_exec() {
+    flowd(&["run", "examples/exec.fbp"])
+        .assert_code(1)
+        .assert_stderr_has("external programs are off")
+        .assert_stderr_has("--allow-exec");
+    flowd(&["run", "--allow-exec", "/nonexistent", "examples/exec.fbp"])
+        .assert_code(1)
+        .assert_stderr_has("is not allowed");
+}

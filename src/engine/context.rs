@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::edge::{Incoming, Outgoing, StopSignal, Woken, YIELDS_BEFORE_PARKING};
+use super::edge::{Incoming, Outgoing, Packet, StopSignal, Woken, YIELDS_BEFORE_PARKING};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
 use super::live::{Mail, Mailbox};
@@ -432,14 +432,7 @@ impl ProcessContext {
                 continue;
             }
             self.flush()?;
-            let mut owners = Vec::with_capacity(ports.len());
-            let mut receivers = Vec::with_capacity(ports.len());
-            for port in ports {
-                if let Some(rx) = self.inports[port.0].incoming.receiver() {
-                    owners.push(port.0);
-                    receivers.push(rx);
-                }
-            }
+            let (owners, receivers) = self.receivers(ports);
             match self.stop.recv_any_or(&receivers, Some(channel), None)? {
                 Some(Woken::Packet(position, packet)) => {
                     self.inports[owners[position]].incoming.accept(packet);
@@ -480,6 +473,14 @@ impl ProcessContext {
         progressed
     }
 
+    /// The channels of those of `ports` that may still receive, with the slot of each.
+    fn receivers(&self, ports: &[InPort]) -> (Vec<usize>, Vec<&Receiver<Packet>>) {
+        ports
+            .iter()
+            .filter_map(|port| Some((port.0, self.inports[port.0].incoming.receiver()?)))
+            .unzip()
+    }
+
     /// Flushes, then blocks until one of `ports` gets a packet; false on timeout.
     fn wait_for(
         &mut self,
@@ -487,14 +488,7 @@ impl ProcessContext {
         deadline: Option<Instant>,
     ) -> Result<bool, ProcessError> {
         self.flush()?;
-        let mut owners = Vec::with_capacity(ports.len());
-        let mut receivers = Vec::with_capacity(ports.len());
-        for port in ports {
-            if let Some(rx) = self.inports[port.0].incoming.receiver() {
-                owners.push(port.0);
-                receivers.push(rx);
-            }
-        }
+        let (owners, receivers) = self.receivers(ports);
         if receivers.is_empty() {
             return Ok(true);
         }

@@ -3,7 +3,8 @@
 //! The process thread never blocks on a pipe. Four threads do that, and report on one bounded
 //! channel of [`ChildEvent`]s, which the process waits on together with its inport:
 //!
-//! - the **writer** takes IPs from a small bounded queue and writes them, framed, to stdin;
+//! - the **writer** takes batches of IPs from a small bounded queue and writes them, framed,
+//!   to stdin;
 //! - the **reader** reads frames from stdout and sends them on in batches;
 //! - the **stderr reader** sends each line of stderr;
 //! - the **waiter** reports the exit status.
@@ -28,8 +29,10 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use super::framing::Wire;
 use crate::ip::Ip;
 
-/// IPs queued for the writer, beyond what the pipe holds.
-const WRITE_QUEUE: usize = 64;
+/// Batches queued for the writer, beyond what the pipe holds; each holds at most
+/// [`WRITE_BATCH`] IPs.
+const WRITE_QUEUE: usize = 16;
+pub(crate) const WRITE_BATCH: usize = 256;
 
 /// Events queued for the process thread; each output batch is at most [`BATCH_BYTES`] (plus
 /// one frame) and [`BATCH_FRAMES`].
@@ -80,7 +83,7 @@ pub(crate) struct Launch {
 /// A running child and its threads.
 pub(crate) struct Child {
     pid: i32,
-    stdin: Option<Sender<Ip>>,
+    stdin: Option<Sender<Vec<Ip>>>,
     events: Receiver<ChildEvent>,
     exited: bool,
 }
@@ -157,17 +160,18 @@ impl Child {
         &self.events
     }
 
-    /// Whether the writer can take an IP now.
+    /// Whether the writer can take a batch now.
     pub(crate) fn can_write(&self) -> bool {
         self.stdin.as_ref().is_some_and(|tx| !tx.is_full())
     }
 
-    /// Queues `ip` for stdin; false if stdin is closed (the IP is dropped).
-    pub(crate) fn write(&mut self, ip: Ip) -> bool {
+    /// Queues `ips` (at most [`WRITE_BATCH`]) for stdin; false if stdin is closed (they are
+    /// dropped).
+    pub(crate) fn write(&mut self, ips: Vec<Ip>) -> bool {
         let Some(tx) = &self.stdin else {
             return false;
         };
-        match tx.try_send(ip) {
+        match tx.try_send(ips) {
             Ok(()) => true,
             // Callers check can_write first; a full queue only follows a wrong call.
             Err(TrySendError::Full(_)) => false,
@@ -245,13 +249,19 @@ fn die_with_parent(_command: &mut std::process::Command) {}
 
 /// The writer: frames queued IPs onto stdin, flushing whenever the queue runs dry; closing
 /// stdin when the queue's sender is dropped.
-fn write_stdin(stdin: ChildStdin, wire: &Wire, queue: &Receiver<Ip>, events: &Sender<ChildEvent>) {
+fn write_stdin(
+    stdin: ChildStdin,
+    wire: &Wire,
+    queue: &Receiver<Vec<Ip>>,
+    events: &Sender<ChildEvent>,
+) {
     let mut out = BufWriter::with_capacity(64 * 1024, stdin);
     let result = (|| -> std::io::Result<()> {
-        while let Ok(ip) = queue.recv() {
-            wire.encode(&ip, &mut out)?;
-            while let Ok(ip) = queue.try_recv() {
-                wire.encode(&ip, &mut out)?;
+        while let Ok(first) = queue.recv() {
+            for ips in std::iter::once(first).chain(queue.try_iter()) {
+                for ip in &ips {
+                    wire.encode(ip, &mut out)?;
+                }
             }
             out.flush()?;
             // The process may be waiting for room; a full event queue means it has news anyway.

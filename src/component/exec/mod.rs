@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::{AllowList, Component, ComponentSpec, NodeInfo, PortSpec, Registry};
 use crate::engine::{InPort, OutPort, ProcessContext, ProcessError, Received, ReceivedOr};
-use child::{Child, ChildEvent, Launch, describe};
+use child::{Child, ChildEvent, Launch, WRITE_BATCH, describe};
 use settings::{Restart, Settings};
 
 /// How many of the child's last stderr lines a failure quotes.
@@ -212,8 +212,21 @@ fn run_once(
         let ports: &[InPort] = if accepting { &[input] } else { &[] };
         match ctx.recv_any_or(ports, child.events())? {
             ReceivedOr::Port(Received::Ip(_, ip)) => {
-                if wire.carries(&ip) {
-                    child.write(ip);
+                // What else has arrived goes along in the same batch: one hand-over, one wake-up.
+                let mut batch = Vec::new();
+                let mut next = Some(ip);
+                while let Some(ip) = next {
+                    if wire.carries(&ip) {
+                        batch.push(ip);
+                    }
+                    next = if batch.len() < WRITE_BATCH {
+                        ctx.try_recv(input)?
+                    } else {
+                        None
+                    };
+                }
+                if !batch.is_empty() {
+                    child.write(batch);
                 }
             }
             ReceivedOr::Port(Received::Ended(_) | Received::AllEnded) => {
