@@ -458,3 +458,35 @@ fn is_alive(pid: i32) -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn stop_ends_what_an_exited_child_left_holding_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let registry = registry();
+    // The shell exits at once; the sleep it leaves behind keeps stdout open.
+    let script = format!(
+        r#"sleep 600 & echo $! > {}; echo ready >&2"#,
+        pid_file.display()
+    );
+    let mut network = Network::start(
+        &exec_graph(&shell(&script)),
+        &registry,
+        NetworkConfig::default(),
+    )
+    .unwrap();
+    let _input = network.take_inport("IN").unwrap();
+    wait_for_output(&network, "ready");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(is_alive(pid));
+    assert!(network.stop_and_wait(Duration::from_secs(30)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!is_alive(pid), "process {pid} still runs");
+}

@@ -85,7 +85,10 @@ pub(crate) struct Child {
     pid: i32,
     stdin: Option<Sender<Vec<Ip>>>,
     events: Receiver<ChildEvent>,
+    /// Its exit was seen.
     exited: bool,
+    /// Its exit was seen and its stdout and stderr have ended: nothing of it is left.
+    finished: bool,
 }
 
 impl Child {
@@ -147,6 +150,7 @@ impl Child {
             stdin: Some(stdin_tx),
             events,
             exited: false,
+            finished: false,
         };
         // On failure, dropping `child` kills the program, which ends the threads that started.
         for thread in spawned {
@@ -187,9 +191,15 @@ impl Child {
         self.stdin = None;
     }
 
-    /// Notes that the child's exit was seen, so that dropping it signals no one.
+    /// Notes that the child's exit was seen.
     pub(crate) fn exited(&mut self) {
         self.exited = true;
+    }
+
+    /// Notes that the child has exited and its output has ended, so that dropping it signals
+    /// no one.
+    pub(crate) fn finished(&mut self) {
+        self.finished = true;
     }
 
     /// Sends `signal` to the child's process group.
@@ -216,7 +226,12 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         self.stdin = None;
+        if self.finished {
+            return;
+        }
         if self.exited {
+            // What the child started still holds its pipes: the group is all that is left.
+            self.signal(libc::SIGKILL);
             return;
         }
         self.signal(libc::SIGTERM);

@@ -21,8 +21,8 @@
 //!   SIGKILL after a second; on Linux the child is also killed if flowd dies.
 //! - **Restarts.** With `restart` set to `on-failure` or `always`, a child that ends while
 //!   input is still coming is started again, after a pause growing from 100 ms to 5 s for
-//!   failures, up to `max_restarts` failed runs in a row. IPs the child had not answered when
-//!   it ended are lost.
+//!   failures, up to `max_restarts` failed runs in a row (a child that ends well but read
+//!   nothing waits 100 ms too). IPs the child had not answered when it ended are lost.
 
 mod child;
 mod framing;
@@ -135,6 +135,8 @@ struct Run {
     status: Option<std::process::ExitStatus>,
     /// Its last lines of stderr.
     stderr: VecDeque<String>,
+    /// Whether it was given any IP.
+    took_input: bool,
 }
 
 impl Component for Exec {
@@ -158,6 +160,11 @@ impl Component for Exec {
                 failures = 0;
                 if !again {
                     return Ok(());
+                }
+                // A program that ends at once without reading must not be restarted in a
+                // tight loop.
+                if !run.took_input {
+                    ctx.sleep(FIRST_BACKOFF)?;
                 }
                 continue;
             }
@@ -207,6 +214,7 @@ fn run_once(
     let mut stdout_open = true;
     let mut stderr_open = true;
     let mut stderr = VecDeque::with_capacity(STDERR_TAIL);
+    let mut took_input = false;
     while status.is_none() || stdout_open || stderr_open {
         let accepting = !*input_ended && status.is_none() && child.can_write();
         let ports: &[InPort] = if accepting { &[input] } else { &[] };
@@ -226,6 +234,7 @@ fn run_once(
                     };
                 }
                 if !batch.is_empty() {
+                    took_input = true;
                     child.write(batch);
                 }
             }
@@ -272,7 +281,12 @@ fn run_once(
             ReceivedOr::Channel(None) => break,
         }
     }
-    Ok(Run { status, stderr })
+    child.finished();
+    Ok(Run {
+        status,
+        stderr,
+        took_input,
+    })
 }
 
 /// `stderr` as the end of an error message.
