@@ -93,6 +93,35 @@ fn a_program_transforms_lines() {
 }
 
 #[test]
+fn the_python_example_keeps_substreams_whole() {
+    let registry = registry();
+    exec::register(&registry, AllowList::allowing([which("python3")]));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/exec/title.py");
+    let settings = [
+        ("program", json!("python3")),
+        ("args", json!([script.to_str().unwrap()])),
+        ("brackets", json!({"open": "<<", "close": ">>"})),
+    ];
+    let inputs = vec![
+        Ip::open("doc"),
+        Ip::data("hello world"),
+        Ip::data("flow-based programming"),
+        Ip::close("doc"),
+    ];
+    let (received, outcome) = run(&registry, &exec_graph(&settings), inputs);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(
+        received,
+        vec![
+            Ip::open("doc"),
+            Ip::data("Hello World"),
+            Ip::data("Flow-Based Programming"),
+            Ip::close("doc"),
+        ]
+    );
+}
+
+#[test]
 fn every_framing_carries_any_bytes_through_cat() {
     let inputs: Vec<Ip> = (0..2000u32)
         .map(|i| {
