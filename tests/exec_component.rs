@@ -301,6 +301,17 @@ fn bad_output_and_bad_settings_are_errors_naming_the_cause() {
             vec![("program", json!("no-such-program-anywhere"))],
             "not found in PATH",
         ),
+        (
+            vec![
+                ("program", json!("cat")),
+                ("env", json!({"LD_PRELOAD": "/tmp/evil.so"})),
+            ],
+            "LD_PRELOAD is refused",
+        ),
+        (
+            vec![("program", json!("cat")), ("max_frame", json!(1u64 << 40))],
+            "inport 'max_frame'",
+        ),
     ];
     for (settings, expected) in cases {
         let (_, outcome) = run(&registry, &exec_graph(&settings), data(&["x"]));
@@ -417,16 +428,16 @@ fn a_program_that_never_reads_holds_back_its_input() {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
-    // Waits until the feeder has been held for a while.
-    let mut last = usize::MAX;
-    loop {
+    // Waits until the feeder is held: it got some IPs in, then none for three looks in a row.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut still) = (usize::MAX, 0);
+    while still < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
         let now = sent.load(Ordering::Relaxed);
-        if now == last {
-            break;
-        }
+        still = if now == last && now > 0 { still + 1 } else { 0 };
         last = now;
     }
+    assert!(still == 3, "the feeder never settled: {last} IPs");
     // The edge (1024), the writer's queue (16 batches of at most 256), the pipe (64 KiB: 64
     // IPs) and the writer's buffer (64 KiB) hold it all: a million IPs never get in.
     assert!(
@@ -491,11 +502,11 @@ fn is_alive(pid: i32) -> bool {
 #[test]
 fn stop_ends_what_an_exited_child_left_holding_its_output() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
+    let pid_file = dir.path().join("pids");
     let registry = registry();
-    // The shell exits at once; the sleep it leaves behind keeps stdout open.
+    // The shell exits at once; what it leaves behind ignores SIGTERM and keeps stdout open.
     let script = format!(
-        r#"sleep 600 & echo $! > {}; echo ready >&2"#,
+        r#"sh -c "trap '' TERM; sleep 600" & echo "$$ $!" > {}; echo ready >&2"#,
         pid_file.display()
     );
     let mut network = Network::start(
@@ -506,16 +517,36 @@ fn stop_ends_what_an_exited_child_left_holding_its_output() {
     .unwrap();
     let _input = network.take_inport("IN").unwrap();
     wait_for_output(&network, "ready");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(is_alive(pid));
-    assert!(network.stop_and_wait(Duration::from_secs(30)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while is_alive(pid) && Instant::now() < deadline {
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    let pids: Vec<i32> = text
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let (shell_pid, left) = (pids[0], pids[1]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while is_alive(shell_pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!is_alive(pid), "process {pid} still runs");
+    assert!(!is_alive(shell_pid), "the shell did not exit");
+    assert!(is_alive(left));
+    assert!(network.stop_and_wait(Duration::from_secs(30)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_alive(left) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!is_alive(left), "process {left} still runs");
+}
+
+#[test]
+fn a_complete_frame_does_not_wait_for_the_next() {
+    let registry = registry();
+    // A prompt without a newline after the answer, then nothing for a long time.
+    let graph = generator(&shell(r#"printf 'answer\n> '; sleep 600"#));
+    let mut network = Network::start(&graph, &registry, NetworkConfig::default()).unwrap();
+    let mut output = network.take_outport("OUT").unwrap();
+    assert_eq!(
+        output.recv_timeout(Duration::from_secs(60)),
+        Ok(Ip::data("answer"))
+    );
+    assert!(network.stop_and_wait(Duration::from_secs(30)));
 }

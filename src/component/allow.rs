@@ -33,12 +33,17 @@ impl AllowList {
     /// Whether `path` is allowed: it exists and, once resolved, is an allowed file or lies
     /// under an allowed directory.
     pub fn allows(&self, path: &Path) -> bool {
-        let Ok(path) = path.canonicalize() else {
-            return false;
-        };
+        self.resolve(path).is_some()
+    }
+
+    /// `path` resolved (links and `..`), if it is allowed: use exactly that path, so that
+    /// what runs is what was checked, whatever happens to the links meanwhile.
+    pub fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        let path = path.canonicalize().ok()?;
         self.allowed
             .iter()
             .any(|a| path == *a || path.starts_with(a))
+            .then_some(path)
     }
 
     /// The allowed paths, as resolved.

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::process::{ChildStdin, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::framing::Wire;
 use crate::ip::Ip;
@@ -85,10 +85,10 @@ pub(crate) struct Child {
     pid: i32,
     stdin: Option<Sender<Vec<Ip>>>,
     events: Receiver<ChildEvent>,
-    /// Its exit was seen.
-    exited: bool,
-    /// Its exit was seen and its stdout and stderr have ended: nothing of it is left.
-    finished: bool,
+    /// Its exit status, once seen.
+    status: Option<ExitStatus>,
+    stdout_open: bool,
+    stderr_open: bool,
 }
 
 impl Child {
@@ -109,10 +109,14 @@ impl Child {
         }
         die_with_parent(&mut command);
         let mut child = command.spawn()?;
-        let pid = i32::try_from(child.id()).map_err(std::io::Error::other)?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
+        let (Ok(pid), Some(stdin), Some(stdout), Some(stderr)) = (
+            i32::try_from(child.id()),
+            child.stdin.take(),
+            child.stdout.take(),
+            child.stderr.take(),
+        ) else {
+            let _ = child.kill();
+            let _ = child.wait();
             return Err(std::io::Error::other("the child's pipes were not set up"));
         };
         let (events_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -149,8 +153,9 @@ impl Child {
             pid,
             stdin: Some(stdin_tx),
             events,
-            exited: false,
-            finished: false,
+            status: None,
+            stdout_open: true,
+            stderr_open: true,
         };
         // On failure, dropping `child` kills the program, which ends the threads that started.
         for thread in spawned {
@@ -191,15 +196,24 @@ impl Child {
         self.stdin = None;
     }
 
-    /// Notes that the child's exit was seen.
-    pub(crate) fn exited(&mut self) {
-        self.exited = true;
+    /// Takes note of what `event` says about the child's state.
+    pub(crate) fn observe(&mut self, event: &ChildEvent) {
+        match event {
+            ChildEvent::Exited(status) => self.status = Some(*status),
+            ChildEvent::StdoutEnded(_) => self.stdout_open = false,
+            ChildEvent::StderrEnded => self.stderr_open = false,
+            _ => {}
+        }
     }
 
-    /// Notes that the child has exited and its output has ended, so that dropping it signals
-    /// no one.
-    pub(crate) fn finished(&mut self) {
-        self.finished = true;
+    /// Its exit status, once seen.
+    pub(crate) fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Whether it has exited and its output has ended: nothing of it is left.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.status.is_some() && !self.stdout_open && !self.stderr_open
     }
 
     /// Sends `signal` to the child's process group.
@@ -210,13 +224,14 @@ impl Child {
         }
     }
 
-    /// Waits until the exit is reported or `deadline` passes, discarding other events.
-    fn wait_exit(&mut self, deadline: Instant) -> bool {
-        while !self.exited {
+    /// Waits until it is finished or `deadline` passes, discarding what it sends.
+    fn wait_finished(&mut self, deadline: Instant) -> bool {
+        while !self.is_finished() {
             match self.events.recv_deadline(deadline) {
-                Ok(ChildEvent::Exited(_)) => self.exited = true,
-                Ok(_) => {}
-                Err(_) => return false,
+                Ok(event) => self.observe(&event),
+                // Every thread has ended: nothing is left either.
+                Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => return false,
             }
         }
         true
@@ -226,20 +241,19 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         self.stdin = None;
-        if self.finished {
+        if self.is_finished() {
             return;
         }
-        if self.exited {
-            // What the child started still holds its pipes: the group is all that is left.
-            self.signal(libc::SIGKILL);
-            return;
-        }
+        // To the group: when the child has exited already, what it started may hold its pipes.
         self.signal(libc::SIGTERM);
-        if !self.wait_exit(Instant::now() + STOP_GRACE) {
-            self.signal(libc::SIGKILL);
-            if !self.wait_exit(Instant::now() + STOP_GRACE) {
-                tracing::warn!("child {} did not exit after SIGKILL", self.pid);
-            }
+        if self.wait_finished(Instant::now() + STOP_GRACE) {
+            return;
+        }
+        // The child, or what it started, outlived the grace. The group's id cannot have been
+        // reused while a member of it holds the pipes.
+        self.signal(libc::SIGKILL);
+        if !self.wait_finished(Instant::now() + STOP_GRACE) {
+            tracing::warn!("child {} and its group did not end after SIGKILL", self.pid);
         }
     }
 }
@@ -291,34 +305,76 @@ fn write_stdin(
 
 /// The reader: decodes stdout into IPs, sent in batches.
 fn read_stdout(stdout: std::process::ChildStdout, wire: &Wire, events: &Sender<ChildEvent>) {
-    let mut input = BufReader::with_capacity(64 * 1024, stdout);
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    let end = loop {
-        match wire.decode(&mut input) {
-            Ok(Some(ip)) => {
-                bytes += ip.payload().as_bytes().len();
-                batch.push(ip);
-                // Sent when nothing more is at hand, so that a lone frame is not held back.
-                if batch.len() >= BATCH_FRAMES || bytes >= BATCH_BYTES || input.buffer().is_empty()
-                {
-                    bytes = 0;
-                    if events
-                        .send(ChildEvent::Output(std::mem::take(&mut batch)))
-                        .is_err()
-                    {
-                        return;
+    let pipe = StdoutPipe {
+        stdout,
+        batch: Vec::new(),
+        bytes: 0,
+        events: events.clone(),
+    };
+    let mut input = BufReader::with_capacity(64 * 1024, pipe);
+    // A panic here must still end stdout, or the process would wait for it forever.
+    let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            match wire.decode(&mut input) {
+                Ok(Some(ip)) => {
+                    if !input.get_mut().push(ip) {
+                        return None;
                     }
                 }
+                Ok(None) => return Some(None),
+                Err(error) => return Some(Some(error.to_string())),
             }
-            Ok(None) => break None,
-            Err(error) => break Some(error.to_string()),
         }
+    }))
+    .unwrap_or_else(|_| Some(Some("flowd failed to read it".to_string())));
+    let Some(end) = end else {
+        return;
     };
-    if !batch.is_empty() {
-        let _ = events.send(ChildEvent::Output(batch));
+    if input.get_mut().send() {
+        let _ = events.send(ChildEvent::StdoutEnded(end));
     }
-    let _ = events.send(ChildEvent::StdoutEnded(end));
+}
+
+/// The child's stdout, with the IPs decoded from it so far. They are sent before any read of
+/// the pipe, which may block: so a complete frame never waits for the next one, however the
+/// child's writes are cut.
+struct StdoutPipe {
+    stdout: std::process::ChildStdout,
+    batch: Vec<Ip>,
+    bytes: usize,
+    events: Sender<ChildEvent>,
+}
+
+impl StdoutPipe {
+    /// Adds `ip` to the batch, sending it when full; false once the process has gone.
+    fn push(&mut self, ip: Ip) -> bool {
+        self.bytes += ip.payload().as_bytes().len();
+        self.batch.push(ip);
+        if self.batch.len() >= BATCH_FRAMES || self.bytes >= BATCH_BYTES {
+            return self.send();
+        }
+        true
+    }
+
+    /// Sends the batch, if any; false once the process has gone.
+    fn send(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.bytes = 0;
+        self.events
+            .send(ChildEvent::Output(std::mem::take(&mut self.batch)))
+            .is_ok()
+    }
+}
+
+impl Read for StdoutPipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.send() {
+            return Err(std::io::Error::other("the process has gone"));
+        }
+        self.stdout.read(buf)
+    }
 }
 
 /// The stderr reader: one event per line, cut to [`STDERR_LINE`] bytes.

@@ -142,8 +142,8 @@ impl Wire {
 
     fn read_line(&self, input: &mut impl BufRead) -> Result<Option<Vec<u8>>, FrameError> {
         let mut line = Vec::new();
-        // One byte more than the limit leaves room for the newline.
-        let limit = self.max_frame.saturating_add(1) as u64;
+        // Room for the longest line and its `\r\n`.
+        let limit = self.max_frame.saturating_add(2) as u64;
         input.by_ref().take(limit).read_until(b'\n', &mut line)?;
         if line.is_empty() {
             return Ok(None);
@@ -153,7 +153,8 @@ impl Wire {
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-        } else if line.len() > self.max_frame {
+        }
+        if line.len() > self.max_frame {
             return Err(FrameError::TooLong {
                 limit: self.max_frame,
             });
@@ -221,15 +222,17 @@ impl Wire {
         Ok(Some(body))
     }
 
-    /// Reads `length` bytes, refusing lengths over the limit before allocating.
+    /// Reads `length` bytes, refusing lengths over the limit before reading any. Memory grows
+    /// with the bytes that come, not with the length announced.
     fn read_body(&self, input: &mut impl BufRead, length: usize) -> Result<Vec<u8>, FrameError> {
         if length > self.max_frame {
             return Err(FrameError::TooLong {
                 limit: self.max_frame,
             });
         }
-        let mut body = vec![0u8; length];
-        if read_up_to(input, &mut body)? < length {
+        let mut body = Vec::with_capacity(length.min(64 * 1024));
+        input.by_ref().take(length as u64).read_to_end(&mut body)?;
+        if body.len() < length {
             return Err(FrameError::Truncated);
         }
         Ok(body)
@@ -361,6 +364,12 @@ mod tests {
         let exactly = [b'x'; 16];
         assert_eq!(
             decoded(&wire(Framing::Lines), &exactly).unwrap(),
+            vec![Ip::data(&exactly[..])]
+        );
+        let mut crlf = exactly.to_vec();
+        crlf.extend_from_slice(b"\r\n");
+        assert_eq!(
+            decoded(&wire(Framing::Lines), &crlf).unwrap(),
             vec![Ip::data(&exactly[..])]
         );
         assert!(matches!(

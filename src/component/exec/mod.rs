@@ -14,15 +14,18 @@
 //!   that, the process fails with an error naming the flag. Allowing an interpreter allows
 //!   whatever script it is given.
 //! - **A clean environment.** The child gets `PATH` and the variables of the `env` setting,
-//!   nothing else of flowd's environment.
+//!   nothing else of flowd's environment. Variables of the dynamic loader (`LD_*`, `DYLD_*`)
+//!   are refused: they would make any allowed program load any code.
 //! - **Bounded.** A child that does not read its stdin stops the process from taking IPs
 //!   (backpressure upstream); frames read back are limited by `max_frame`.
-//! - **Cleaned up.** When the network stops, the child's process group gets SIGTERM, then
-//!   SIGKILL after a second; on Linux the child is also killed if flowd dies.
+//! - **Cleaned up.** When the network stops, the child's process group (the child and what it
+//!   started) gets SIGTERM, then SIGKILL after a second if anything of it still holds the
+//!   pipes; on Linux the child itself is also killed if flowd dies.
 //! - **Restarts.** With `restart` set to `on-failure` or `always`, a child that ends while
 //!   input is still coming is started again, after a pause growing from 100 ms to 5 s for
 //!   failures, up to `max_restarts` failed runs in a row (a child that ends well but read
-//!   nothing waits 100 ms too). IPs the child had not answered when it ended are lost.
+//!   nothing waits 100 ms too). IPs the child had not answered when it ended are lost. Output
+//!   that is not frames of the chosen framing ends the process, restart or not.
 
 mod child;
 mod framing;
@@ -210,15 +213,12 @@ fn run_once(
     if *input_ended {
         child.close_stdin();
     }
-    let mut status = None;
-    let mut stdout_open = true;
-    let mut stderr_open = true;
     let mut stderr = VecDeque::with_capacity(STDERR_TAIL);
     let mut took_input = false;
-    while status.is_none() || stdout_open || stderr_open {
-        let accepting = !*input_ended && status.is_none() && child.can_write();
+    while !child.is_finished() {
+        let accepting = !*input_ended && child.status().is_none() && child.can_write();
         let ports: &[InPort] = if accepting { &[input] } else { &[] };
-        match ctx.recv_any_or(ports, child.events())? {
+        let event = match ctx.recv_any_or(ports, child.events())? {
             ReceivedOr::Port(Received::Ip(_, ip)) => {
                 // What else has arrived goes along in the same batch: one hand-over, one wake-up.
                 let mut batch = Vec::new();
@@ -237,14 +237,21 @@ fn run_once(
                     took_input = true;
                     child.write(batch);
                 }
+                continue;
             }
             ReceivedOr::Port(Received::Ended(_) | Received::AllEnded) => {
                 *input_ended = true;
                 child.close_stdin();
+                continue;
             }
-            ReceivedOr::Port(Received::Timeout)
-            | ReceivedOr::Channel(Some(ChildEvent::Written)) => {}
-            ReceivedOr::Channel(Some(ChildEvent::Output(ips))) => {
+            ReceivedOr::Port(Received::Timeout) => continue,
+            ReceivedOr::Channel(Some(event)) => event,
+            // Every thread of the child has ended.
+            ReceivedOr::Channel(None) => break,
+        };
+        child.observe(&event);
+        match event {
+            ChildEvent::Output(ips) => {
                 for ip in ips {
                     // Once everything downstream has gone, the child's output is dropped.
                     match ctx.send(output, ip) {
@@ -253,37 +260,32 @@ fn run_once(
                     }
                 }
             }
-            ReceivedOr::Channel(Some(ChildEvent::Stderr(line))) => {
+            ChildEvent::Stderr(line) => {
                 if stderr.len() == STDERR_TAIL {
                     stderr.pop_front();
                 }
                 stderr.push_back(line.clone());
                 ctx.output(line);
             }
-            ReceivedOr::Channel(Some(ChildEvent::StdoutEnded(None))) => stdout_open = false,
-            ReceivedOr::Channel(Some(ChildEvent::StdoutEnded(Some(error)))) => {
+            ChildEvent::StdoutEnded(Some(error)) => {
                 return Err(ProcessError::failed(format!(
                     "'{}' wrote output that is not {} frames: {error}",
                     launch.name,
                     wire.framing.name()
                 )));
             }
-            ReceivedOr::Channel(Some(ChildEvent::StderrEnded)) => stderr_open = false,
-            ReceivedOr::Channel(Some(ChildEvent::StdinFailed(error))) => {
+            ChildEvent::StdinFailed(error) => {
                 tracing::debug!("{}: stdin of '{}' closed: {error}", ctx.node(), launch.name);
                 child.close_stdin();
             }
-            ReceivedOr::Channel(Some(ChildEvent::Exited(exit))) => {
-                child.exited();
-                status = Some(exit);
-            }
-            // Every thread of the child has ended.
-            ReceivedOr::Channel(None) => break,
+            ChildEvent::StdoutEnded(None)
+            | ChildEvent::StderrEnded
+            | ChildEvent::Written
+            | ChildEvent::Exited(_) => {}
         }
     }
-    child.finished();
     Ok(Run {
-        status,
+        status: child.status(),
         stderr,
         took_input,
     })

@@ -14,6 +14,9 @@ use crate::engine::{ProcessContext, ProcessError};
 /// Frames read back are at most this long unless `max_frame` says otherwise.
 const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// The most `max_frame` may say: a frame is one IP, held in memory whole.
+const MAX_MAX_FRAME: usize = 1024 * 1024 * 1024;
+
 /// Consecutive failed runs restarted unless `max_restarts` says otherwise.
 const DEFAULT_MAX_RESTARTS: u32 = 5;
 
@@ -75,6 +78,12 @@ impl Settings {
                 .ok_or_else(|| invalid("env", &Value::Object(vars.clone()), ENV))?,
             Some(other) => return Err(invalid("env", &other, ENV)),
         };
+        if let Some((name, _)) = env.iter().find(|(name, _)| is_loader_variable(name)) {
+            return Err(ProcessError::failed(format!(
+                "inport 'env': {name} is refused: the dynamic loader's variables would let a \
+                 graph load any code into the program"
+            )));
+        }
         let cwd = text(ctx, "cwd")?.map(PathBuf::from);
         let framing = match text(ctx, "framing")? {
             None => Framing::Lines,
@@ -90,6 +99,13 @@ impl Settings {
         };
         let max_restarts = number(ctx, "max_restarts", DEFAULT_MAX_RESTARTS as usize)?;
         let max_frame = number(ctx, "max_frame", DEFAULT_MAX_FRAME)?;
+        if max_frame > MAX_MAX_FRAME {
+            return Err(invalid(
+                "max_frame",
+                &max_frame,
+                "at most 1073741824 bytes (1 GiB)",
+            ));
+        }
         Ok(Settings {
             program,
             args,
@@ -120,7 +136,7 @@ impl Settings {
                     }
                 ))
             })?;
-        if !allowed.allows(&found) {
+        let Some(program) = allowed.resolve(&found) else {
             let flag = format!("--allow-exec {}", found.display());
             return Err(ProcessError::failed(if allowed.is_enabled() {
                 format!(
@@ -135,8 +151,7 @@ impl Settings {
                     self.program
                 )
             }));
-        }
-        let program = found.canonicalize().unwrap_or(found);
+        };
         let mut env: Vec<(OsString, OsString)> = Vec::new();
         if let Some(path) = path_var {
             env.push(("PATH".into(), path));
@@ -159,6 +174,11 @@ fn invalid(port: &str, value: &(impl std::fmt::Display + ?Sized), expected: &str
     ProcessError::failed(format!(
         "inport '{port}': invalid value '{value}': expected {expected}"
     ))
+}
+
+/// Whether `name` steers the dynamic loader (`LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`, ...).
+fn is_loader_variable(name: &str) -> bool {
+    name.starts_with("LD_") || name.starts_with("DYLD_")
 }
 
 /// A setting as text.
