@@ -9,19 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::port;
+use common::{port, which};
 use flowd::component::{AllowList, exec};
-use flowd::engine::{Event, NetworkConfig, Outcome};
+use flowd::engine::{Event, GraphInport, NetworkConfig, Outcome};
 use flowd::{Graph, Ip, Network, Registry};
 use serde_json::{Value, json};
-
-/// Where `program` is in PATH.
-fn which(program: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").expect("PATH is set"))
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("the tests need {program} in PATH"))
-}
 
 /// The core components, with `core/Exec` allowed to run the programs the tests use.
 fn registry() -> Registry {
@@ -458,28 +450,45 @@ fn stop_ends_a_busy_child_and_what_it_started() {
         r#"trap '' TERM; sleep 600 & echo "$$ $!" > {}; echo ready >&2; while :; do :; done"#,
         pids.display()
     );
+    let (mut network, _input, pids) = start_writing_pids(&registry, &script, &pids);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.iter().all(|pid| is_alive(*pid)));
+    assert!(network.stop_and_wait(Duration::from_secs(30)));
+    assert_ended(&pids);
+}
+
+/// Starts `script`, which writes process ids into `pid_file` and then `ready` to stderr;
+/// the running network, its inport (held open, so that the child sees no end of input) and
+/// the ids.
+fn start_writing_pids(
+    registry: &Registry,
+    script: &str,
+    pid_file: &std::path::Path,
+) -> (Network, GraphInport, Vec<i32>) {
     let mut network = Network::start(
-        &exec_graph(&shell(&script)),
-        &registry,
+        &exec_graph(&shell(script)),
+        registry,
         NetworkConfig::default(),
     )
     .unwrap();
-    let _input = network.take_inport("IN").unwrap();
+    let input = network.take_inport("IN").unwrap();
     wait_for_output(&network, "ready");
-    let text = std::fs::read_to_string(&pids).unwrap();
-    let pids: Vec<i32> = text
+    let text = std::fs::read_to_string(pid_file).unwrap();
+    let pids = text
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
-    assert_eq!(pids.len(), 2, "{text}");
-    assert!(pids.iter().all(|pid| is_alive(*pid)));
-    assert!(network.stop_and_wait(Duration::from_secs(30)));
+    (network, input, pids)
+}
+
+/// Asserts that each of `pids` ends within 10 s.
+fn assert_ended(pids: &[i32]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while pids.iter().any(|pid| is_alive(*pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     for pid in pids {
-        assert!(!is_alive(pid), "process {pid} still runs");
+        assert!(!is_alive(*pid), "process {pid} still runs");
     }
 }
 
@@ -509,32 +518,12 @@ fn stop_ends_what_an_exited_child_left_holding_its_output() {
         r#"sh -c "trap '' TERM; sleep 600" & echo "$$ $!" > {}; echo ready >&2"#,
         pid_file.display()
     );
-    let mut network = Network::start(
-        &exec_graph(&shell(&script)),
-        &registry,
-        NetworkConfig::default(),
-    )
-    .unwrap();
-    let _input = network.take_inport("IN").unwrap();
-    wait_for_output(&network, "ready");
-    let text = std::fs::read_to_string(&pid_file).unwrap();
-    let pids: Vec<i32> = text
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let (mut network, _input, pids) = start_writing_pids(&registry, &script, &pid_file);
     let (shell_pid, left) = (pids[0], pids[1]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while is_alive(shell_pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!is_alive(shell_pid), "the shell did not exit");
+    assert_ended(&[shell_pid]);
     assert!(is_alive(left));
     assert!(network.stop_and_wait(Duration::from_secs(30)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while is_alive(left) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!is_alive(left), "process {left} still runs");
+    assert_ended(&[left]);
 }
 
 #[test]

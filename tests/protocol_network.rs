@@ -250,6 +250,69 @@ async fn a_failing_process_is_a_processerror_and_the_rest_finishes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_runs_only_the_programs_the_operator_allowed() {
+    async fn exec_graph(c: &mut Client, script: &str) {
+        c.clear("g", false).await;
+        c.add_node("g", "x", "core/Exec").await;
+        c.add_node("g", "show", "core/Output").await;
+        c.add_edge("g", ("x", "out"), ("show", "in")).await;
+        c.add_iip("g", json!("sh"), ("x", "program")).await;
+        c.add_iip("g", json!(["-c", script]), ("x", "args")).await;
+        c.add_iip("g", json!("hello"), ("x", "in")).await;
+    }
+    let script = "echo working >&2; tr a-z A-Z";
+
+    // Without --allow-exec: a process error naming the flag, and nothing runs.
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    exec_graph(&mut c, script).await;
+    let frames = run(&mut c, "g").await;
+    let errors: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["command"] == "processerror")
+        .collect();
+    assert_eq!(errors.len(), 1, "{frames:#?}");
+    assert!(
+        errors[0]["payload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-exec"),
+        "{frames:#?}"
+    );
+    assert!(
+        !frames.iter().any(|f| f["command"] == "output"),
+        "{frames:#?}"
+    );
+
+    // Allowed: stdout comes back as packets, stderr as output.
+    let registry = flowd::Registry::with_core();
+    flowd::component::exec::register(
+        &registry,
+        flowd::component::AllowList::allowing([common::which("sh"), common::which("tr")]),
+    );
+    let server = TestServer::start_with(
+        config(),
+        flowd::server::ServerConfig::default(),
+        std::sync::Arc::new(registry),
+    )
+    .await;
+    let mut c = server.client().await;
+    exec_graph(&mut c, script).await;
+    let frames = run(&mut c, "g").await;
+    let output: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["command"] == "output")
+        .filter_map(|f| f["payload"]["message"].as_str())
+        .collect();
+    assert!(output.contains(&"working"), "{frames:#?}");
+    assert!(output.contains(&"HELLO"), "{frames:#?}");
+    assert!(
+        !frames.iter().any(|f| f["command"] == "processerror"),
+        "{frames:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_output_is_reported_as_network_output() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;

@@ -18,6 +18,14 @@ pub fn port(process: &str, port: &str) -> PortRef {
     PortRef::new(process, port)
 }
 
+/// Where `program` is in PATH (for `core/Exec` tests, which run real programs).
+pub fn which(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").expect("PATH is set"))
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("the tests need {program} in PATH"))
+}
+
 /// Registers `component` under `name` with an `in` and an `out` port (plus `extra_in`).
 pub fn register_fn<F>(registry: &Registry, name: &str, extra_in: &[&str], make: F)
 where
