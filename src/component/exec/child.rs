@@ -174,20 +174,13 @@ impl Child {
         self.stdin.as_ref().is_some_and(|tx| !tx.is_full())
     }
 
-    /// Queues `ips` (at most [`WRITE_BATCH`]) for stdin; false if stdin is closed (they are
-    /// dropped).
-    pub(crate) fn write(&mut self, ips: Vec<Ip>) -> bool {
-        let Some(tx) = &self.stdin else {
-            return false;
-        };
-        match tx.try_send(ips) {
-            Ok(()) => true,
-            // Callers check can_write first; a full queue only follows a wrong call.
-            Err(TrySendError::Full(_)) => false,
-            Err(TrySendError::Disconnected(_)) => {
-                self.stdin = None;
-                false
-            }
+    /// Queues `ips` (at most [`WRITE_BATCH`]) for stdin; they are dropped if stdin is closed.
+    /// Callers check [`Child::can_write`] first, so the queue has room.
+    pub(crate) fn write(&mut self, ips: Vec<Ip>) {
+        if let Some(tx) = &self.stdin
+            && let Err(TrySendError::Disconnected(_)) = tx.try_send(ips)
+        {
+            self.stdin = None;
         }
     }
 

@@ -181,7 +181,7 @@ impl Wire {
     fn read_netstring(&self, input: &mut impl BufRead) -> Result<Option<Vec<u8>>, FrameError> {
         let mut digits = Vec::new();
         // Enough digits for any length up to the limit, and one more to catch longer ones.
-        let most = self.max_frame.to_string().len() + 1;
+        let most = self.max_frame.checked_ilog10().unwrap_or(0) as usize + 2;
         input
             .by_ref()
             .take(most as u64 + 1)

@@ -35,6 +35,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::native::try_send;
 use super::{AllowList, Component, ComponentSpec, NodeInfo, PortSpec, Registry};
 use crate::engine::{InPort, OutPort, ProcessContext, ProcessError, Received, ReceivedOr};
 use child::{Child, ChildEvent, Launch, WRITE_BATCH, describe};
@@ -254,10 +255,7 @@ fn run_once(
             ChildEvent::Output(ips) => {
                 for ip in ips {
                     // Once everything downstream has gone, the child's output is dropped.
-                    match ctx.send(output, ip) {
-                        Ok(()) | Err(ProcessError::Closed { .. }) => {}
-                        Err(error) => return Err(error),
-                    }
+                    try_send(ctx, output, ip)?;
                 }
             }
             ChildEvent::Stderr(line) => {

@@ -107,7 +107,11 @@ fn read_millis(
 /// Sends `ip` on `port`; returns `Ok(false)` instead of an error when every connection of the
 /// port has closed downstream, so that a component with several outports can go on with the
 /// others.
-fn try_send(ctx: &mut ProcessContext, port: OutPort, ip: Ip) -> Result<bool, ProcessError> {
+pub(crate) fn try_send(
+    ctx: &mut ProcessContext,
+    port: OutPort,
+    ip: Ip,
+) -> Result<bool, ProcessError> {
     match ctx.send(port, ip) {
         Ok(()) => Ok(true),
         Err(ProcessError::Closed { .. }) => Ok(false),
