@@ -143,15 +143,26 @@ impl Message {
 
     /// The frame's text, with `responseTo` when answering a request that had a `requestId`.
     pub fn to_frame(&self, response_to: Option<&Value>) -> String {
-        let mut frame = Map::new();
-        frame.insert("protocol".into(), Value::from(self.protocol));
-        frame.insert("command".into(), Value::from(self.command.as_str()));
-        frame.insert("payload".into(), self.payload.clone());
-        if let Some(id) = response_to {
-            frame.insert("responseTo".into(), id.clone());
-        }
-        Value::Object(frame).to_string()
+        let envelope = Envelope {
+            protocol: self.protocol,
+            command: &self.command,
+            payload: &self.payload,
+            response_to,
+        };
+        // Borrowing the payload spares a deep copy of every packet shown to clients.
+        serde_json::to_string(&envelope)
+            .expect("JSON values and strings always serialize: map keys are strings")
     }
+}
+
+/// The outgoing envelope, borrowed from a [`Message`], in the order clients are shown it.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    protocol: &'a str,
+    command: &'a str,
+    payload: &'a Value,
+    #[serde(rename = "responseTo", skip_serializing_if = "Option::is_none")]
+    response_to: Option<&'a Value>,
 }
 
 #[cfg(test)]

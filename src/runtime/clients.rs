@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::protocol::{Capabilities, Message};
 
@@ -19,8 +20,8 @@ pub struct ClientId(pub u64);
 /// What the connection task of a client is told to do.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// Send this text frame.
-    Frame(String),
+    /// Send this text frame (shared, not copied, between the clients of a broadcast).
+    Frame(Utf8Bytes),
     /// Close the connection with this code and reason.
     Close(
         tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
@@ -80,8 +81,7 @@ impl Clients {
 
     /// Sends `message` to one client, whatever its capabilities (answers and errors).
     pub fn send(&mut self, id: ClientId, message: &Message, response_to: Option<&Value>) {
-        let frame = message.to_frame(response_to);
-        self.push(id, frame);
+        self.push(id, message.to_frame(response_to).into());
     }
 
     /// Sends `message` to every client allowed to receive it. The requester, if given, gets
@@ -92,7 +92,7 @@ impl Clients {
         for id in ids {
             match requester {
                 Some((asking, response_to)) if asking == id => {
-                    self.push(id, message.to_frame(response_to));
+                    self.push(id, message.to_frame(response_to).into());
                 }
                 _ => {
                     let allowed = self.clients.get(&id).is_some_and(|c| {
@@ -100,7 +100,8 @@ impl Clients {
                             .may_receive(message.protocol, &message.command)
                     });
                     if allowed {
-                        let frame = shared.get_or_insert_with(|| message.to_frame(None));
+                        let frame =
+                            shared.get_or_insert_with(|| Utf8Bytes::from(message.to_frame(None)));
                         self.push(id, frame.clone());
                     }
                 }
@@ -108,7 +109,7 @@ impl Clients {
         }
     }
 
-    fn push(&mut self, id: ClientId, frame: String) {
+    fn push(&mut self, id: ClientId, frame: Utf8Bytes) {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
