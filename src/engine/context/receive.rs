@@ -1,0 +1,310 @@
+//! The receiving side of a process: its inports, and waiting on several at once, or on a
+//! channel of the component's own besides.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use super::{InPort, ProcessContext, Received, ReceivedOr};
+use crate::engine::edge::{Incoming, Packet, Woken, YIELDS_BEFORE_PARKING};
+use crate::engine::error::ProcessError;
+use crate::ip::{Ip, Payload};
+
+/// One inport (or index of an array inport) of a running process.
+pub(crate) struct InSlot {
+    pub(crate) name: String,
+    pub(crate) index: Option<usize>,
+    pub(crate) incoming: Incoming,
+    end_reported: bool,
+}
+
+impl InSlot {
+    pub(crate) fn new(name: &str, index: Option<usize>, incoming: Incoming) -> InSlot {
+        InSlot {
+            name: name.to_string(),
+            index,
+            incoming,
+            end_reported: false,
+        }
+    }
+}
+
+impl ProcessContext {
+    /// Receives the next IP on `port`, waiting for one; `None` at end of stream.
+    ///
+    /// Before waiting, hands over this process's partly filled output batches.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    #[inline]
+    pub fn recv(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        if let Some(ip) = self.inports[port.0].incoming.next_buffered() {
+            return Ok(Some(ip));
+        }
+        self.recv_slow(port)
+    }
+
+    /// [`ProcessContext::recv`] once the current batch is used up.
+    #[cold]
+    fn recv_slow(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        loop {
+            let slot = &mut self.inports[port.0];
+            if let Some(ip) = slot.incoming.next_buffered() {
+                return Ok(Some(ip));
+            }
+            if slot.incoming.is_ended() {
+                slot.end_reported = true;
+                return Ok(None);
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            if slot.incoming.poll() {
+                continue;
+            }
+            self.wait_for(&[port], None)?;
+        }
+    }
+
+    /// Receives the next IP on `port` if one is there now, without waiting; `None` if there is
+    /// none (see [`ProcessContext::is_ended`] to tell end of stream apart).
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn try_recv(&mut self, port: InPort) -> Result<Option<Ip>, ProcessError> {
+        if self.stop.is_stopped() {
+            return Err(ProcessError::Stopped);
+        }
+        let incoming = &mut self.inports[port.0].incoming;
+        loop {
+            if let Some(ip) = incoming.next_buffered() {
+                return Ok(Some(ip));
+            }
+            if !incoming.poll() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the setting on the inport `name`: its first data IP (brackets before it are
+    /// skipped), or `None` if the port ends without one (for instance when nothing is
+    /// connected). Settings usually come as IIPs.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the component declared no such inport; [`ProcessError::Stopped`] when the
+    /// network stops.
+    pub fn read_config(&mut self, name: &str) -> Result<Option<Payload>, ProcessError> {
+        let port = self.inport(name)?;
+        while let Some(ip) = self.recv(port)? {
+            if let Ip::Data(payload) = ip {
+                return Ok(Some(payload));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Receives up to `max` IPs from `port` into `out`, waiting until there is at least one;
+    /// returns how many were added, 0 at end of stream.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_batch(
+        &mut self,
+        port: InPort,
+        out: &mut Vec<Ip>,
+        max: usize,
+    ) -> Result<usize, ProcessError> {
+        let max = max.max(1);
+        let Some(first) = self.recv(port)? else {
+            return Ok(0);
+        };
+        out.push(first);
+        let mut count = 1;
+        let incoming = &mut self.inports[port.0].incoming;
+        while count < max {
+            count += incoming.drain_buffered(out, max - count);
+            if count >= max || !incoming.poll() {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Waits until any of `ports` has an IP or reaches end of stream.
+    ///
+    /// Ports are served in turn so that a busy one does not starve the others. Each port's end
+    /// of stream is reported once, as [`Received::Ended`]; once every port has been reported
+    /// ended, the answer is [`Received::AllEnded`].
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any(&mut self, ports: &[InPort]) -> Result<Received, ProcessError> {
+        self.recv_any_until(ports, None)
+    }
+
+    /// Like [`ProcessContext::recv_any`], but gives up with [`Received::Timeout`] after
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any_timeout(
+        &mut self,
+        ports: &[InPort],
+        timeout: Duration,
+    ) -> Result<Received, ProcessError> {
+        // A timeout too long for the clock means no deadline.
+        self.recv_any_until(ports, Instant::now().checked_add(timeout))
+    }
+
+    fn recv_any_until(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+    ) -> Result<Received, ProcessError> {
+        if ports.is_empty() {
+            return Ok(Received::AllEnded);
+        }
+        loop {
+            if let Some(received) = self.take_ready(ports) {
+                return Ok(received);
+            }
+            if ports.iter().all(|p| self.inports[p.0].end_reported) {
+                return Ok(Received::AllEnded);
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            if self.poll_all(ports) {
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Received::Timeout);
+            }
+            if !self.wait_for(ports, deadline)? {
+                return Ok(Received::Timeout);
+            }
+        }
+    }
+
+    /// Waits until any of `ports` has an IP or reaches end of stream, or `channel` has a
+    /// message: for components that also wait on threads of their own (a child process's
+    /// output, a timer, a socket) without polling.
+    ///
+    /// The channel is looked at first. Each port's end of stream is reported once, as
+    /// [`Received::Ended`]; after that (or with no ports) only the channel is waited on, so
+    /// [`Received::AllEnded`] and [`Received::Timeout`] never come. Before waiting, hands over
+    /// this process's partly filled output batches.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn recv_any_or<T>(
+        &mut self,
+        ports: &[InPort],
+        channel: &Receiver<T>,
+    ) -> Result<ReceivedOr<T>, ProcessError> {
+        loop {
+            match channel.try_recv() {
+                Ok(message) => return Ok(ReceivedOr::Channel(Some(message))),
+                Err(TryRecvError::Disconnected) => return Ok(ReceivedOr::Channel(None)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if let Some(received) = self.take_ready(ports) {
+                return Ok(ReceivedOr::Port(received));
+            }
+            if self.stop.is_stopped() {
+                return Err(ProcessError::Stopped);
+            }
+            if self.poll_all(ports) {
+                continue;
+            }
+            self.flush()?;
+            let (owners, receivers) = self.receivers(ports);
+            match self.stop.recv_any_or(&receivers, Some(channel), None)? {
+                Some(Woken::Packet(position, packet)) => {
+                    self.inports[owners[position]].incoming.accept(packet);
+                }
+                Some(Woken::Other(message)) => return Ok(ReceivedOr::Channel(message)),
+                None => {}
+            }
+        }
+    }
+
+    /// The next IP or unreported end of stream among `ports`, taking turns, without waiting.
+    fn take_ready(&mut self, ports: &[InPort]) -> Option<Received> {
+        if ports.is_empty() {
+            return None;
+        }
+        let start = self.next_any % ports.len();
+        for k in 0..ports.len() {
+            let port = ports[(start + k) % ports.len()];
+            let slot = &mut self.inports[port.0];
+            if let Some(ip) = slot.incoming.next_buffered() {
+                self.next_any = start + k + 1;
+                return Some(Received::Ip(port, ip));
+            }
+            if slot.incoming.is_ended() && !slot.end_reported {
+                slot.end_reported = true;
+                return Some(Received::Ended(port));
+            }
+        }
+        None
+    }
+
+    /// Moves what has arrived on any of `ports` into its buffer; whether anything did.
+    fn poll_all(&mut self, ports: &[InPort]) -> bool {
+        let mut progressed = false;
+        for port in ports {
+            progressed |= self.inports[port.0].incoming.poll();
+        }
+        progressed
+    }
+
+    /// The channels of those of `ports` that may still receive, with the slot of each.
+    fn receivers(&self, ports: &[InPort]) -> (Vec<usize>, Vec<&Receiver<Packet>>) {
+        ports
+            .iter()
+            .filter_map(|port| Some((port.0, self.inports[port.0].incoming.receiver()?)))
+            .unzip()
+    }
+
+    /// Flushes, then blocks until one of `ports` gets a packet; false on timeout.
+    fn wait_for(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+    ) -> Result<bool, ProcessError> {
+        self.flush()?;
+        let (owners, receivers) = self.receivers(ports);
+        if receivers.is_empty() {
+            return Ok(true);
+        }
+        for _ in 0..YIELDS_BEFORE_PARKING {
+            std::thread::yield_now();
+            for (position, rx) in receivers.iter().enumerate() {
+                if let Ok(packet) = rx.try_recv() {
+                    self.inports[owners[position]].incoming.accept(Some(packet));
+                    return Ok(true);
+                }
+            }
+        }
+        match self.stop.recv_any(&receivers, deadline)? {
+            Some((position, packet)) => {
+                self.inports[owners[position]].incoming.accept(packet);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `port` has reached end of stream (nothing more will arrive).
+    pub fn is_ended(&self, port: InPort) -> bool {
+        self.inports[port.0].incoming.is_ended()
+    }
+}
