@@ -158,3 +158,33 @@ fn live_edits_that_cannot_apply_say_why() {
         .unwrap_err();
     assert!(error.to_string().contains("no edge"), "{error}");
 }
+
+#[test]
+fn an_edge_added_beside_another_carries_the_next_ip_of_a_waiting_sender() {
+    let registry = test_registry();
+    let (mut network, mut input) = relay_network();
+    for display in ["first", "second"] {
+        network
+            .add_process(&node(display, "core/Output"), &registry)
+            .unwrap();
+    }
+    network
+        .connect(&port("relay", "out"), &port("first", "in"), None)
+        .unwrap();
+    input.send(Ip::data("one")).unwrap();
+    expect_output(&network, "first", "one");
+
+    // The relay waits for input with one connection; the edge added now is adopted when it
+    // wakes, before it sends, so "two" reaches both displays.
+    network
+        .connect(&port("relay", "out"), &port("second", "in"), None)
+        .unwrap();
+    input.send(Ip::data("two")).unwrap();
+    expect_output(&network, "second", "two");
+
+    // Removing the first display detaches it from the relay: "three" goes to the second only.
+    network.remove_process("first").unwrap();
+    input.send(Ip::data("three")).unwrap();
+    expect_output(&network, "second", "three");
+    network.stop();
+}

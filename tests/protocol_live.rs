@@ -46,3 +46,94 @@ async fn nodes_edges_and_iips_added_while_running_take_effect_at_once() {
         assert_ne!(frame["payload"]["message"], "lost", "{frame}");
     }
 }
+
+/// The frames up to the `network:output` of `message`, checked for `network:error`s; returns
+/// the ids of the edges that `network:data` showed on the way.
+async fn data_until_output(c: &mut common::protocol::Client, message: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let frame = c
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("no output '{message}'; edges seen: {ids:?}"));
+        let (protocol, command) = (&frame["protocol"], &frame["command"]);
+        assert!(
+            !(protocol == "network" && command == "error"),
+            "the running network could not follow: {frame}"
+        );
+        if protocol == "network" && command == "data" {
+            ids.push(
+                frame["payload"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        if protocol == "network" && command == "output" && frame["payload"]["message"] == message {
+            return ids;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let g = |mut v: serde_json::Value| {
+        v["graph"] = json!("live");
+        v
+    };
+    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.request("network", "start", g(json!({})), "started").await;
+    c.request("runtime", "packet", packet("one"), "packetsent")
+        .await;
+    assert_eq!(
+        data_until_output(&mut c, "one").await,
+        ["relay() OUT -> IN show()"]
+    );
+
+    c.edit("renamenode", g(json!({"from": "relay", "to": "pass"})))
+        .await;
+    c.edit("renamenode", g(json!({"from": "show", "to": "print"})))
+        .await;
+    c.request("runtime", "packet", packet("two"), "packetsent")
+        .await;
+    assert_eq!(
+        data_until_output(&mut c, "two").await,
+        ["pass() OUT -> IN print()"],
+        "packets are shown under the new names"
+    );
+
+    // The old name is free for a new node, a process of its own; edits by the new names reach
+    // the renamed processes.
+    c.add_node("live", "relay", "core/Output").await;
+    c.add_edge("live", ("pass", "out"), ("relay", "in")).await;
+    c.request("runtime", "packet", packet("three"), "packetsent")
+        .await;
+    let mut ids = data_until_output(&mut c, "three").await;
+    ids.extend(data_until_output(&mut c, "three").await);
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["pass() OUT -> IN print()", "pass() OUT -> IN relay()"]
+    );
+
+    // A removed process's upstream stops feeding it, and no packet is shown going to it.
+    c.edit("removenode", g(json!({"id": "print"}))).await;
+    c.request("runtime", "packet", packet("four"), "packetsent")
+        .await;
+    assert_eq!(
+        data_until_output(&mut c, "four").await,
+        ["pass() OUT -> IN relay()"]
+    );
+    let status = c
+        .request("network", "getstatus", g(json!({})), "status")
+        .await;
+    assert_eq!(status["running"], true, "{status}");
+    c.request("network", "stop", g(json!({})), "stopped").await;
+}

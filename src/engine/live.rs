@@ -2,10 +2,12 @@
 //!
 //! The network keeps, for every inport of every process, a sender of its queue and its count
 //! of upstreams, and for every outport a [`Mailbox`]. Adding an edge raises the receiver's
-//! count, then posts the new sender to the sending process's mailbox; the process adopts it at
-//! its next send or wait, so the hot path pays one relaxed load per batch. Removing an edge
-//! announces its end to the receiver at once and tells the sender to drop it. An IIP for a
-//! running process travels as a one-packet upstream of its own.
+//! count, then posts the new sender to the sending process's mailbox; the process adopts it
+//! when it wakes from a wait or fills a batch, so the hot path pays one relaxed load per batch,
+//! and a process that was waiting sends its next IP on the new edge too. Removing an edge
+//! announces its end to the receiver at once and tells the sender to drop it; removing a
+//! process does both for each of its edges. An IIP for a running process travels as a
+//! one-packet upstream of its own.
 //!
 //! A process added live starts when its first input arrives (an edge or an IIP), so that it
 //! does not see end of stream on inports that are about to be connected; a process without
@@ -132,6 +134,12 @@ pub(crate) struct Wiring {
 }
 
 impl Network {
+    /// Whether the network has a process called `id` (running, waiting for its first input, or
+    /// ended by itself).
+    pub fn has_process(&self, id: &str) -> bool {
+        self.wiring.specs.contains_key(id)
+    }
+
     /// Adds a process for `node` to the running network. It starts with its first input, or
     /// at once if its component has no inports.
     ///
@@ -179,11 +187,18 @@ impl Network {
             .cloned()
             .collect();
         for edge in edges {
-            self.watches.remove(&edge);
+            if let Some(watch) = self.watches.remove(&edge) {
+                watch.set(false);
+            }
             if edge.src.process == id
                 && let Some(input) = self.wiring.inputs.get(&key(&edge.tgt))
             {
                 deliver(&input.tx, vec![Packet::End]);
+            } else if edge.tgt.process == id
+                && let Some(mailbox) = self.wiring.outputs.get(&key(&edge.src))
+            {
+                // The sender stops feeding the removed process at its next wait or batch.
+                mailbox.post(Mail::Detach(edge), || {});
             }
         }
         self.wiring.inputs.retain(|k, _| k.0 != id);
@@ -243,11 +258,13 @@ impl Network {
             src: self.declared(src, false)?,
             tgt: self.declared(tgt, true)?,
         };
-        if self.watches.remove(&edge).is_none() {
+        let Some(watch) = self.watches.remove(&edge) else {
             return Err(LiveEditError::Port(format!(
                 "no edge {edge} in the running network"
             )));
-        }
+        };
+        // The sender may push a few more IPs before it adopts the removal: they are not shown.
+        watch.set(false);
         let input = self.input(&edge.tgt)?;
         let tx = input.tx.clone();
         let mailbox = self.mailbox(&edge.src)?;

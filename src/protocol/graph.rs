@@ -31,7 +31,15 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         let Some(entry) = runtime.graphs.get_mut(&id) else {
             return Err("Requested graph not found".into());
         };
-        edit(&mut entry.graph, &registry, command, &name, p)?
+        let messages = edit(&mut entry.graph, &registry, command, &name, p)?;
+        if command == "renamenode" {
+            let (from, to) = (
+                fields::string(p, "from", &name)?,
+                fields::string(p, "to", &name)?,
+            );
+            entry.node_renamed(from, to);
+        }
+        messages
     };
     runtime.edited(&id);
     if runtime.is_running(&id)
@@ -348,9 +356,10 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
             let node = fields::string(p, "id", &name).ok()?;
             Some(LiveEdit::AddNode(runtime.graph(id)?.node(node)?.clone()))
         }
-        "renamenode" => Some(LiveEdit::RenameNode(
-            fields::string(p, "from", &name).ok()?.to_string(),
-        )),
+        "renamenode" => Some(LiveEdit::RenameNode {
+            from: fields::string(p, "from", &name).ok()?.to_string(),
+            to: fields::string(p, "to", &name).ok()?.to_string(),
+        }),
         "removenode" => Some(LiveEdit::RemoveNode(
             fields::string(p, "id", &name).ok()?.to_string(),
         )),

@@ -6,6 +6,7 @@
 //! so every client sees changes in the order they were made.
 
 mod clients;
+mod names;
 mod network;
 mod trace;
 
@@ -78,6 +79,17 @@ impl GraphEntry {
             trace: None,
             watched: None,
             dirty: false,
+        }
+    }
+
+    /// Keeps the `network:edges` selection on a node renamed from `from` to `to`.
+    pub(crate) fn node_renamed(&mut self, from: &str, to: &str) {
+        for edge in self.watched.iter_mut().flatten() {
+            for port in [&mut edge.src, &mut edge.tgt] {
+                if port.process == from {
+                    port.process = to.to_string();
+                }
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Select};
 use serde_json::{Map, Value, json};
 
 use super::Runtime;
+use super::names::ProcessNames;
 use crate::engine::{EdgeId, Event, GraphInport, GraphOutport, Network};
 use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
@@ -62,8 +63,10 @@ pub(crate) struct Live {
     started: Instant,
     /// Feeders of the exported inports, by public name.
     inports: HashMap<String, crossbeam_channel::Sender<Ip>>,
-    /// Edges whose metadata says `secure`: their data is not shown.
+    /// Edges whose metadata says `secure`, by engine names: their data is not shown.
     secure: HashSet<(String, String, String, String)>,
+    /// The processes' names in the graph and in the engine, which differ after a rename.
+    names: ProcessNames,
     /// When a process last ended: a network that is winding down.
     last_ended: Option<Instant>,
 }
@@ -117,6 +120,7 @@ impl Live {
             started: Instant::now(),
             inports,
             secure,
+            names: ProcessNames::default(),
             last_ended: None,
         })
     }
@@ -334,8 +338,9 @@ fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
 fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
     match event {
         Event::Initial { tgt, ip } => {
+            let tgt = live.names.graph_port(tgt);
             let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
-            vec![packet_message(graph_id, id, None, tgt, ip, false)]
+            vec![packet_message(graph_id, id, None, &tgt, ip, false)]
         }
         Event::Data { edge, ip } => {
             // Edges to and from exported ports are reported as `runtime:packet`.
@@ -343,9 +348,13 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
                 return Vec::new();
             }
             let secure = live.secure.contains(&edge_key(&edge.src, &edge.tgt));
+            let edge = EdgeId {
+                src: live.names.graph_port(&edge.src),
+                tgt: live.names.graph_port(&edge.tgt),
+            };
             vec![packet_message(
                 graph_id,
-                edge_label(edge),
+                edge_label(&edge),
                 Some(&edge.src),
                 &edge.tgt,
                 ip,
@@ -355,7 +364,7 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
         Event::ProcessError { node, message } => vec![Message::new(
             "network",
             "processerror",
-            json!({ "id": node, "error": message, "graph": graph_id }),
+            json!({ "id": live.names.graph(node), "error": message, "graph": graph_id }),
         )],
         Event::Output { message, .. } => vec![Message::new(
             "network",
@@ -438,6 +447,13 @@ impl Live {
     /// Reports packets only on the edges in `selection` (every edge if it is empty); see
     /// [`EdgeId::covers`].
     pub(crate) fn watch_only(&self, selection: &[EdgeId]) {
+        let selection: Vec<EdgeId> = selection
+            .iter()
+            .map(|e| EdgeId {
+                src: self.names.engine_port(&e.src),
+                tgt: self.names.engine_port(&e.tgt),
+            })
+            .collect();
         for edge in self.network.edges() {
             let on = selection.is_empty() || selection.iter().any(|s| s.covers(&edge));
             self.network.watch(&edge, on);
@@ -457,8 +473,13 @@ pub(crate) enum LiveEdit {
     RemoveEdge(PortRef, PortRef),
     /// An IIP was added: it is delivered now.
     AddInitial(PortRef, Value),
-    /// A process was renamed: a running process keeps its id.
-    RenameNode(String),
+    /// A process was renamed: it runs on under its engine name, reported under the new one.
+    RenameNode {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
 }
 
 impl Live {
@@ -476,25 +497,40 @@ impl Live {
         edit: LiveEdit,
         registry: &crate::component::Registry,
     ) -> Result<(), crate::engine::LiveEditError> {
+        let names = &mut self.names;
         match edit {
-            LiveEdit::AddNode(node) => self.network.add_process(&node, registry),
-            LiveEdit::RemoveNode(id) => self.network.remove_process(&id),
+            LiveEdit::AddNode(mut node) => {
+                let name = std::mem::take(&mut node.id);
+                node.id = names.fresh(&name, |id| self.network.has_process(id));
+                let added = self.network.add_process(&node, registry);
+                // Even when it failed: the name must not lead to a process renamed away from it.
+                names.add(&name, node.id);
+                added
+            }
+            LiveEdit::RemoveNode(id) => {
+                let removed = self.network.remove_process(&names.engine(&id));
+                names.remove(&id);
+                removed
+            }
             LiveEdit::AddEdge(edge) => {
-                let secure = is_secure(&edge);
-                self.network
-                    .connect(&edge.src, &edge.tgt, edge.capacity())?;
-                if secure {
-                    self.secure.insert(edge_key(&edge.src, &edge.tgt));
+                let (src, tgt) = (names.engine_port(&edge.src), names.engine_port(&edge.tgt));
+                self.network.connect(&src, &tgt, edge.capacity())?;
+                if is_secure(&edge) {
+                    self.secure.insert(edge_key(&src, &tgt));
                 }
                 Ok(())
             }
-            LiveEdit::RemoveEdge(src, tgt) => self.network.disconnect(&src, &tgt),
-            LiveEdit::AddInitial(tgt, data) => self
+            LiveEdit::RemoveEdge(src, tgt) => self
                 .network
-                .send_initial(&tgt, Ip::Data(Payload::from_json(&data))),
-            LiveEdit::RenameNode(from) => Err(crate::engine::LiveEditError::Port(format!(
-                "the running process '{from}' keeps its id until the network restarts"
-            ))),
+                .disconnect(&names.engine_port(&src), &names.engine_port(&tgt)),
+            LiveEdit::AddInitial(tgt, data) => self.network.send_initial(
+                &names.engine_port(&tgt),
+                Ip::Data(Payload::from_json(&data)),
+            ),
+            LiveEdit::RenameNode { from, to } => {
+                names.rename(&from, &to);
+                Ok(())
+            }
         }
     }
 }

@@ -226,7 +226,9 @@ impl ProcessContext {
             }
             self.flush()?;
             let (owners, receivers) = self.receivers(ports);
-            match self.stop.recv_any_or(&receivers, Some(channel), None)? {
+            let woken = self.stop.recv_any_or(&receivers, Some(channel), None)?;
+            self.read_all_mail();
+            match woken {
                 Some(Woken::Packet(position, packet)) => {
                     self.inports[owners[position]].incoming.accept(packet);
                 }
@@ -274,13 +276,25 @@ impl ProcessContext {
             .unzip()
     }
 
-    /// Flushes, then blocks until one of `ports` gets a packet; false on timeout.
+    /// Flushes, then blocks until one of `ports` gets a packet; false on timeout. On waking,
+    /// adopts the connections that live edits made meanwhile, so that an edge added while the
+    /// process waited carries what it sends next.
     fn wait_for(
         &mut self,
         ports: &[InPort],
         deadline: Option<Instant>,
     ) -> Result<bool, ProcessError> {
         self.flush()?;
+        let woken = self.block_for(ports, deadline);
+        self.read_all_mail();
+        woken
+    }
+
+    fn block_for(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+    ) -> Result<bool, ProcessError> {
         let (owners, receivers) = self.receivers(ports);
         if receivers.is_empty() {
             return Ok(true);

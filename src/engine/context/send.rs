@@ -124,6 +124,13 @@ impl ProcessContext {
         Ok(())
     }
 
+    /// Adopts the connections that live edits added to or removed from every outport.
+    pub(super) fn read_all_mail(&mut self) {
+        for slot in &mut self.outports {
+            slot.read_mail();
+        }
+    }
+
     /// Hands every partly filled output batch over to its edge now.
     ///
     /// The context does this by itself before any wait; call it when a component is about to
