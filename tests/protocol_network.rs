@@ -44,6 +44,38 @@ async fn exported_repeat(c: &mut Client) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_packets_comes_out_whole_and_in_order() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    exported_repeat(&mut c).await;
+    c.request("network", "start", json!({"graph": "g"}), "started")
+        .await;
+    const BURST: u64 = 500;
+    for n in 0..BURST {
+        let packet = json!({"graph": "g", "port": "in", "event": "data", "payload": n});
+        c.send("runtime", "packet", packet).await;
+    }
+    let mut sent = 0;
+    let mut out = Vec::new();
+    while sent < BURST || (out.len() as u64) < BURST {
+        let frame = c.next().await.unwrap_or_else(|| {
+            panic!(
+                "{sent} packetsent and {} packets out, then silence",
+                out.len()
+            )
+        });
+        match frame["command"].as_str() {
+            Some("packetsent") => sent += 1,
+            Some("packet") => out.push(frame["payload"]["payload"].as_u64().unwrap()),
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    assert_eq!(out, (0..BURST).collect::<Vec<_>>());
+    c.request("network", "stop", json!({"graph": "g"}), "stopped")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packets_go_in_through_an_exported_inport_and_come_out_of_the_outport() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;

@@ -154,12 +154,13 @@ impl Live {
 }
 
 /// Runs a thread that moves packets from the runtime into an exported inport, so a full edge
-/// never blocks the runtime.
+/// never blocks the runtime. What has queued up meanwhile goes over as one batch.
 fn spawn_feeder(mut port: GraphInport) -> crossbeam_channel::Sender<Ip> {
     let (tx, rx) = crossbeam_channel::bounded::<Ip>(INPORT_QUEUE);
     std::thread::spawn(move || {
-        for ip in rx {
-            if port.send(ip).is_err() {
+        while let Ok(first) = rx.recv() {
+            let waiting = std::iter::once(first).chain(rx.try_iter().take(INPORT_QUEUE));
+            if port.send_batch(waiting).is_err() {
                 break;
             }
         }
