@@ -137,3 +137,43 @@ async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
     assert_eq!(status["running"], true, "{status}");
     c.request("network", "stop", g(json!({})), "stopped").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let g = |mut v: serde_json::Value| {
+        v["graph"] = json!("live");
+        v
+    };
+    let code = "INPORT=a.IN:IN\nOUTPORT=a.OUT:OUT\na(core/Repeat)";
+    c.request(
+        "component",
+        "source",
+        json!({"name": "Sub", "language": "fbp", "code": code}),
+        "component",
+    )
+    .await;
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.request("network", "start", g(json!({})), "started").await;
+
+    // A subgraph node cannot join a running network: it is in the graph, not in the network.
+    c.add_node("live", "sub", "flowd/Sub").await;
+    let error = c.expect("network", "error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("sub"),
+        "{error}"
+    );
+    c.edit("renamenode", g(json!({"from": "sub", "to": "later"})))
+        .await;
+    c.add_edge("live", ("relay", "out"), ("later", "in")).await;
+    let error = c.expect("network", "error").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("no process 'later'"),
+        "the error names the node as it is called now: {message}"
+    );
+    c.request("network", "stop", g(json!({})), "stopped").await;
+}

@@ -42,11 +42,6 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         messages
     };
     runtime.edited(&id);
-    if runtime.is_running(&id)
-        && let Some(edit) = live_edit(runtime, &id, command, p)
-    {
-        runtime.follow(&id, edit);
-    }
     // Also true when a removed node took exports along.
     let exports_changed = messages
         .iter()
@@ -60,6 +55,12 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
     }
     if exports_changed && runtime.main_graph() == Some(id.as_str()) {
         super::runtime::broadcast_ports(runtime);
+    }
+    // After the echo, so that a client hears of the edit before of what it did to the network.
+    if runtime.is_running(&id)
+        && let Some(edit) = live_edit(runtime, &id, command, p)
+    {
+        runtime.follow(&id, edit);
     }
     Ok(())
 }

@@ -490,7 +490,22 @@ impl Live {
         edit: LiveEdit,
         registry: &crate::component::Registry,
     ) -> Result<(), String> {
-        self.apply_edit(edit, registry).map_err(|e| e.to_string())
+        self.apply_edit(edit, registry).map_err(|error| {
+            use crate::engine::LiveEditError as E;
+            // The engine names processes as they were called at start; clients know them now.
+            let graph = |name: String| self.names.graph(&name).into_owned();
+            match error {
+                E::NoProcess(name) => E::NoProcess(graph(name)),
+                E::ProcessExists(name) => E::ProcessExists(graph(name)),
+                E::Ended(name) => E::Ended(graph(name)),
+                E::Instantiate { node, message } => E::Instantiate {
+                    node: graph(node),
+                    message,
+                },
+                other => other,
+            }
+            .to_string()
+        })
     }
 
     fn apply_edit(
