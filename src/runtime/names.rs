@@ -5,8 +5,8 @@
 //! the name its edges and events carry. So the runtime translates: edits that name the new id
 //! reach the process under its old one, and its packets and errors are reported under the new
 //! one. A node added later under a name that a renamed process still holds in the engine gets
-//! a fresh engine name. Names nobody renamed are the same on both sides and cost no lookup
-//! beyond an empty map.
+//! a fresh engine name. Names nobody renamed are the same on both sides; until a rename,
+//! translating costs one look at an empty map.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -83,6 +83,7 @@ impl ProcessNames {
         }
     }
 
+    /// Makes `graph` and `engine` name each other, ending what either named before.
     fn link(&mut self, graph: &str, engine: String) {
         if let Some(old) = self.to_graph.remove(&engine) {
             self.to_engine.remove(&old);
@@ -90,9 +91,7 @@ impl ProcessNames {
         if let Some(previous) = self.to_engine.remove(graph) {
             self.to_graph.remove(&previous);
         }
-        if graph == engine {
-            self.to_graph.remove(&engine);
-        } else {
+        if graph != engine {
             self.to_graph.insert(engine.clone(), graph.to_string());
             self.to_engine.insert(graph.to_string(), engine);
         }
