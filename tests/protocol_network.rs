@@ -76,6 +76,78 @@ async fn a_burst_of_packets_comes_out_whole_and_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_ports_follow_renames_and_removals_while_running() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    exported_repeat(&mut c).await;
+    c.request("network", "start", json!({"graph": "g"}), "started")
+        .await;
+    let packet =
+        |port: &str, n: u64| json!({"graph": "g", "port": port, "event": "data", "payload": n});
+
+    c.edit(
+        "renameinport",
+        json!({"graph": "g", "from": "in", "to": "input"}),
+    )
+    .await;
+    c.edit(
+        "renameoutport",
+        json!({"graph": "g", "from": "out", "to": "output"}),
+    )
+    .await;
+    c.request("runtime", "packet", packet("input", 1), "packetsent")
+        .await;
+    let out = c.expect("runtime", "packet").await;
+    assert_eq!(
+        (&out["port"], &out["payload"]),
+        (&json!("output"), &json!(1)),
+        "{out}"
+    );
+    c.send("runtime", "packet", packet("in", 2)).await;
+    let refused = c.expect("runtime", "error").await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("no exported inport 'in'"),
+        "the old name is gone: {refused}"
+    );
+
+    // A new export is wired at the next start, and the client is told so.
+    c.export("g", "addoutport", "copy", ("r", "out")).await;
+    let error = c.expect("network", "error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("next start"),
+        "{error}"
+    );
+
+    // A removed outport is no longer reported; a removed inport takes no packets.
+    c.edit("removeoutport", json!({"graph": "g", "public": "output"}))
+        .await;
+    c.request("runtime", "packet", packet("input", 3), "packetsent")
+        .await;
+    while let Some(frame) = c.next_within(Duration::from_millis(200)).await {
+        assert_ne!(
+            frame["command"], "packet",
+            "a removed outport is reported: {frame}"
+        );
+    }
+    c.edit("removeinport", json!({"graph": "g", "public": "input"}))
+        .await;
+    c.send("runtime", "packet", packet("input", 4)).await;
+    let refused = c.expect("runtime", "error").await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("no exported inport 'input'"),
+        "{refused}"
+    );
+    c.request("network", "stop", json!({"graph": "g"}), "stopped")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packets_go_in_through_an_exported_inport_and_come_out_of_the_outport() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;

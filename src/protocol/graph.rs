@@ -42,6 +42,11 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         messages
     };
     runtime.edited(&id);
+    let edits = if runtime.is_running(&id) {
+        live_edits(runtime, &id, command, p, &messages)
+    } else {
+        Vec::new()
+    };
     // Also true when a removed node took exports along.
     let exports_changed = messages
         .iter()
@@ -57,9 +62,7 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         super::runtime::broadcast_ports(runtime);
     }
     // After the echo, so that a client hears of the edit before of what it did to the network.
-    if runtime.is_running(&id)
-        && let Some(edit) = live_edit(runtime, &id, command, p)
-    {
+    for edit in edits {
         runtime.follow(&id, edit);
     }
     Ok(())
@@ -349,7 +352,34 @@ fn edit(
     }
 }
 
-/// The change a running network must follow after `command` was applied to graph `id`.
+/// The changes a running network must follow after `command` was applied to graph `id`,
+/// announced as `messages`.
+fn live_edits(
+    runtime: &Runtime,
+    id: &str,
+    command: &str,
+    p: &Payload,
+    messages: &[(&'static str, Payload)],
+) -> Vec<LiveEdit> {
+    let mut edits = Vec::new();
+    if command == "removenode" {
+        // Exports the node took along; the engine removes its edges and IIPs itself.
+        for (announced, payload) in messages {
+            if matches!(*announced, "removeinport" | "removeoutport")
+                && let Ok(public) = fields::string(payload, "public", command)
+            {
+                edits.push(LiveEdit::RemoveExport(
+                    direction_of(announced),
+                    public.to_string(),
+                ));
+            }
+        }
+    }
+    edits.extend(live_edit(runtime, id, command, p));
+    edits
+}
+
+/// The change to a running network that `command` itself makes.
 fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<LiveEdit> {
     let name = format!("graph:{command}");
     match command {
@@ -382,6 +412,19 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
                 data,
             ))
         }
+        "addinport" | "addoutport" => Some(LiveEdit::AddExport(
+            direction_of(command),
+            fields::string(p, "public", &name).ok()?.to_string(),
+        )),
+        "removeinport" | "removeoutport" => Some(LiveEdit::RemoveExport(
+            direction_of(command),
+            fields::string(p, "public", &name).ok()?.to_string(),
+        )),
+        "renameinport" | "renameoutport" => Some(LiveEdit::RenameExport {
+            direction: direction_of(command),
+            from: fields::string(p, "from", &name).ok()?.to_string(),
+            to: fields::string(p, "to", &name).ok()?.to_string(),
+        }),
         _ => None,
     }
 }

@@ -6,6 +6,7 @@
 //! so every client sees changes in the order they were made.
 
 mod clients;
+mod exports;
 mod names;
 mod network;
 mod trace;

@@ -5,7 +5,7 @@
 //! the reporter or by [`Runtime::settle`], so clients see them in order, and a status asked
 //! right after the last packet already knows that the network finished.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,9 +13,10 @@ use crossbeam_channel::{Receiver, Select};
 use serde_json::{Map, Value, json};
 
 use super::Runtime;
+use super::exports::Exports;
 use super::names::ProcessNames;
-use crate::engine::{EdgeId, Event, GraphInport, GraphOutport, Network};
-use crate::graph::{Graph, PortRef};
+use crate::engine::{EdgeId, Event, Network};
+use crate::graph::{Direction, Graph, PortRef};
 use crate::ip::{Ip, Payload};
 use crate::protocol::Message;
 use crate::protocol::port_json;
@@ -25,9 +26,6 @@ const MAX_DATA_BYTES: usize = 1024;
 
 /// How long a status request waits for a running network to finish.
 const SETTLE_GRACE: Duration = Duration::from_millis(150);
-
-/// Packets that may wait for an exported inport before `runtime:packet` is refused.
-const INPORT_QUEUE: usize = 1024;
 
 /// Where a graph's network is.
 pub(crate) enum NetworkState {
@@ -61,8 +59,8 @@ pub(crate) struct Live {
     events: Receiver<Event>,
     generation: u64,
     started: Instant,
-    /// Feeders of the exported inports, by public name.
-    inports: HashMap<String, crossbeam_channel::Sender<Ip>>,
+    /// The exported ports, as clients reach them.
+    exports: Exports,
     /// Edges whose metadata says `secure`, by engine names: their data is not shown.
     secure: HashSet<(String, String, String, String)>,
     /// The processes' names in the graph and in the engine, which differ after a rename.
@@ -86,22 +84,7 @@ impl Live {
         };
         let mut network = Network::start(graph, &runtime.registry, config)?;
         let events = network.events().clone();
-        let mut inports = HashMap::new();
-        for export in &graph.inports {
-            if let Some(port) = network.take_inport(&export.name) {
-                inports.insert(export.name.clone(), spawn_feeder(port));
-            }
-        }
-        for export in &graph.outports {
-            if let Some(port) = network.take_outport(&export.name) {
-                spawn_reader(
-                    runtime.this.clone(),
-                    graph_id.to_string(),
-                    export.name.clone(),
-                    port,
-                );
-            }
-        }
+        let exports = Exports::start(&runtime.this, graph_id, graph, &mut network);
         let secure = graph
             .edges()
             .filter(|e| is_secure(e))
@@ -118,7 +101,7 @@ impl Live {
             events,
             generation,
             started: Instant::now(),
-            inports,
+            exports,
             secure,
             names: ProcessNames::default(),
             last_ended: None,
@@ -137,58 +120,8 @@ impl Live {
 
     /// Queues `ip` for the exported inport `port`.
     pub(crate) fn send(&self, port: &str, ip: Ip) -> Result<(), String> {
-        let Some(feeder) = self.inports.get(port) else {
-            return Err(format!(
-                "the running network has no exported inport '{port}'"
-            ));
-        };
-        feeder.try_send(ip).map_err(|error| match error {
-            crossbeam_channel::TrySendError::Full(_) => format!(
-                "inport '{port}' has {INPORT_QUEUE} packets waiting; try again when it drains"
-            ),
-            crossbeam_channel::TrySendError::Disconnected(_) => {
-                format!("inport '{port}' no longer takes packets (its process has ended)")
-            }
-        })
+        self.exports.send(port, ip)
     }
-}
-
-/// Runs a thread that moves packets from the runtime into an exported inport, so a full edge
-/// never blocks the runtime. What has queued up meanwhile goes over as one batch.
-fn spawn_feeder(mut port: GraphInport) -> crossbeam_channel::Sender<Ip> {
-    let (tx, rx) = crossbeam_channel::bounded::<Ip>(INPORT_QUEUE);
-    std::thread::spawn(move || {
-        while let Ok(first) = rx.recv() {
-            let waiting = std::iter::once(first).chain(rx.try_iter().take(INPORT_QUEUE));
-            if port.send_batch(waiting).is_err() {
-                break;
-            }
-        }
-    });
-    tx
-}
-
-/// Runs a thread that sends what leaves an exported outport to the clients as `runtime:packet`.
-fn spawn_reader(runtime: Weak<Mutex<Runtime>>, graph: String, port: String, mut out: GraphOutport) {
-    std::thread::spawn(move || {
-        while let Some(ip) = out.recv() {
-            let Some(runtime) = runtime.upgrade() else {
-                return;
-            };
-            let (event, payload) = match &ip {
-                Ip::Data(p) => ("data", p.to_json()),
-                Ip::Open(p) => ("begingroup", p.to_json()),
-                Ip::Close(p) => ("endgroup", p.to_json()),
-            };
-            let message = Message::new(
-                "runtime",
-                "packet",
-                json!({ "port": port, "event": event, "graph": graph, "payload": payload }),
-            );
-            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
-            runtime.clients.broadcast(&message, None);
-        }
-    });
 }
 
 /// Runs the thread that reports a network's events until it ends.
@@ -474,6 +407,19 @@ pub(crate) enum LiveEdit {
     RemoveEdge(PortRef, PortRef),
     /// An IIP was added: it is delivered now.
     AddInitial(PortRef, Value),
+    /// An exported port was added: it is wired at the next start.
+    AddExport(Direction, String),
+    /// An exported port was renamed.
+    RenameExport {
+        /// Inport or outport.
+        direction: Direction,
+        /// The old public name.
+        from: String,
+        /// The new public name.
+        to: String,
+    },
+    /// An exported port was removed (alone, or along with its node).
+    RemoveExport(Direction, String),
     /// A process was renamed: it runs on under its engine name, reported under the new one.
     RenameNode {
         /// The old name.
@@ -543,6 +489,24 @@ impl Live {
                 &names.engine_port(&tgt),
                 Ip::Data(Payload::from_json(&data)),
             ),
+            LiveEdit::AddExport(direction, name) => {
+                Err(crate::engine::LiveEditError::Port(format!(
+                    "the exported {} '{name}' is wired at the next start",
+                    direction.label()
+                )))
+            }
+            LiveEdit::RenameExport {
+                direction,
+                from,
+                to,
+            } => {
+                self.exports.rename(direction, &from, &to);
+                Ok(())
+            }
+            LiveEdit::RemoveExport(direction, name) => {
+                self.exports.remove(direction, &name);
+                Ok(())
+            }
             LiveEdit::RenameNode { from, to } => {
                 names.rename(&from, &to);
                 Ok(())
