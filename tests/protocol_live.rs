@@ -177,3 +177,39 @@ async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
     );
     c.request("network", "stop", g(json!({})), "stopped").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_marked_secure_while_running_hides_its_data_at_once() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let g = |mut v: serde_json::Value| {
+        v["graph"] = json!("live");
+        v
+    };
+    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.request("network", "start", g(json!({})), "started").await;
+    let edge = |secure: serde_json::Value| {
+        g(
+            json!({"src": {"node": "relay", "port": "out"}, "tgt": {"node": "show", "port": "in"},
+            "metadata": {"secure": secure}}),
+        )
+    };
+    for (secure, text, shown) in [
+        (json!(null), "plain", "plain"),
+        (json!(true), "password", "DATA"),
+        (json!(null), "visible again", "visible again"),
+    ] {
+        c.edit("changeedge", edge(secure)).await;
+        c.request("runtime", "packet", packet(text), "packetsent")
+            .await;
+        let data = c.expect("network", "data").await;
+        assert_eq!(data["data"], shown, "{data}");
+        assert_eq!(c.expect("network", "output").await["message"], text);
+    }
+    c.request("network", "stop", g(json!({})), "stopped").await;
+}

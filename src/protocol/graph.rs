@@ -401,6 +401,12 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
                 runtime.graph(id)?.edge(&src, &tgt).ok()?.clone(),
             ))
         }
+        "changeedge" => {
+            let src = fields::port(p, "src", &name).ok()?;
+            let tgt = fields::port(p, "tgt", &name).ok()?;
+            let edge = runtime.graph(id)?.edge(&src, &tgt).ok()?.clone();
+            Some(LiveEdit::ChangeEdge(edge))
+        }
         "removeedge" => Some(LiveEdit::RemoveEdge(
             fields::port(p, "src", &name).ok()?,
             fields::port(p, "tgt", &name).ok()?,

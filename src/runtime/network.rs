@@ -403,6 +403,8 @@ pub(crate) enum LiveEdit {
     RemoveNode(String),
     /// An edge was added.
     AddEdge(crate::graph::Edge),
+    /// An edge's metadata changed: whether it is `secure` applies at once.
+    ChangeEdge(crate::graph::Edge),
     /// An edge was removed.
     RemoveEdge(PortRef, PortRef),
     /// An IIP was added: it is delivered now.
@@ -479,6 +481,15 @@ impl Live {
                 self.network.connect(&src, &tgt, edge.capacity())?;
                 if is_secure(&edge) {
                     self.secure.insert(edge_key(&src, &tgt));
+                }
+                Ok(())
+            }
+            LiveEdit::ChangeEdge(edge) => {
+                let key = edge_key(&names.engine_port(&edge.src), &names.engine_port(&edge.tgt));
+                if is_secure(&edge) {
+                    self.secure.insert(key);
+                } else {
+                    self.secure.remove(&key);
                 }
                 Ok(())
             }
