@@ -182,9 +182,35 @@ fn an_edge_added_beside_another_carries_the_next_ip_of_a_waiting_sender() {
     input.send(Ip::data("two")).unwrap();
     expect_output(&network, "second", "two");
 
-    // Removing the first display detaches it from the relay: "three" goes to the second only.
+    network.stop();
+}
+
+#[test]
+fn a_sender_whose_only_receiver_was_removed_takes_a_new_one() {
+    let registry = test_registry();
+    let (mut network, mut input) = relay_network();
+    network
+        .add_process(&node("first", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(&port("relay", "out"), &port("first", "in"), None)
+        .unwrap();
+    input.send(Ip::data("one")).unwrap();
+    expect_output(&network, "first", "one");
+
+    // The relay is detached from the removed display, so it drops what comes next rather
+    // than finding its only connection closed (after a batch or two) and ending.
     network.remove_process("first").unwrap();
-    input.send(Ip::data("three")).unwrap();
-    expect_output(&network, "second", "three");
+    input
+        .send_batch((0..5_000).map(|_| Ip::data("lost")))
+        .unwrap();
+    network
+        .add_process(&node("second", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(&port("relay", "out"), &port("second", "in"), None)
+        .unwrap();
+    input.send(Ip::data("two")).unwrap();
+    expect_output(&network, "second", "two");
     network.stop();
 }

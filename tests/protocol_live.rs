@@ -175,6 +175,10 @@ async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
         message.contains("no process 'later'"),
         "the error names the node as it is called now: {message}"
     );
+    c.edit("removenode", g(json!({"id": "later"}))).await;
+    let error = c.expect("network", "error").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("no process 'later'"), "{message}");
     c.request("network", "stop", g(json!({})), "stopped").await;
 }
 
@@ -211,5 +215,50 @@ async fn an_edge_marked_secure_while_running_hides_its_data_at_once() {
         assert_eq!(data["data"], shown, "{data}");
         assert_eq!(c.expect("network", "output").await["message"], text);
     }
+    c.request("network", "stop", g(json!({})), "stopped").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processes_of_a_subgraph_renamed_while_running_follow_it() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let g = |mut v: serde_json::Value| {
+        v["graph"] = json!("live");
+        v
+    };
+    let code = "INPORT=a.IN:IN\nOUTPORT=a.OUT:OUT\na(core/Repeat)";
+    c.request(
+        "component",
+        "source",
+        json!({"name": "Sub", "language": "fbp", "code": code}),
+        "component",
+    )
+    .await;
+    c.clear("live", false).await;
+    // Named as noflo-ui names nodes: after their component.
+    c.add_node("live", "core/Repeat_ab12", "core/Repeat").await;
+    c.add_node("live", "sub", "flowd/Sub").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("core/Repeat_ab12", "out"), ("sub", "in"))
+        .await;
+    c.add_edge("live", ("sub", "out"), ("show", "in")).await;
+    c.export("live", "addinport", "in", ("core/Repeat_ab12", "in"))
+        .await;
+    c.request("network", "start", g(json!({})), "started").await;
+
+    c.edit(
+        "renamenode",
+        g(json!({"from": "sub", "to": "flowd/Sub_k2x9a"})),
+    )
+    .await;
+    let packet = g(json!({"port": "in", "event": "data", "payload": "through"}));
+    c.request("runtime", "packet", packet, "packetsent").await;
+    assert_eq!(
+        data_until_output(&mut c, "through").await,
+        [
+            "core/Repeat_ab12() OUT -> IN flowd/Sub_k2x9a/a()",
+            "flowd/Sub_k2x9a/a() OUT -> IN show()"
+        ]
+    );
     c.request("network", "stop", g(json!({})), "stopped").await;
 }

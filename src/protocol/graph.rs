@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::capability::GRAPH_COMMANDS;
 use super::fields::{self, port_json};
 use super::{Handled, Message, Payload, Reply, unsupported};
-use crate::graph::{Direction, ExportedPort, Graph, Group, Iip, Object};
+use crate::graph::{Direction, ExportedPort, Graph, Group, Iip, Object, PortRef};
 use crate::runtime::{LiveEdit, Runtime};
 
 /// Handles `graph:<command>`.
@@ -26,6 +26,7 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
         return Err("Requested graph not found".into());
     }
     let name = format!("graph:{command}");
+    runtime.report_pending(&id);
     let messages = {
         let registry = runtime.registry.clone();
         let Some(entry) = runtime.graphs.get_mut(&id) else {
@@ -404,8 +405,17 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
         "changeedge" => {
             let src = fields::port(p, "src", &name).ok()?;
             let tgt = fields::port(p, "tgt", &name).ok()?;
-            let edge = runtime.graph(id)?.edge(&src, &tgt).ok()?.clone();
-            Some(LiveEdit::ChangeEdge(edge))
+            // The network tells edges apart by ports, not indexes: all of those count.
+            let same_ports = |port: &PortRef, other: &PortRef| {
+                port.process == other.process && port.port.eq_ignore_ascii_case(&other.port)
+            };
+            let edges = runtime
+                .graph(id)?
+                .edges()
+                .filter(|e| same_ports(&e.src, &src) && same_ports(&e.tgt, &tgt))
+                .cloned()
+                .collect();
+            Some(LiveEdit::ChangeEdge(edges))
         }
         "removeedge" => Some(LiveEdit::RemoveEdge(
             fields::port(p, "src", &name).ok()?,

@@ -136,11 +136,14 @@ fn spawn_reader(
 ) {
     std::thread::spawn(move || {
         while let Some(ip) = out.recv() {
-            let Some(port) = lock(&name).clone() else {
-                continue;
-            };
             let Some(runtime) = runtime.upgrade() else {
                 return;
+            };
+            // The name is read under the runtime's lock, so a packet never goes out under a
+            // name whose rename or removal was already announced.
+            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(port) = lock(&name).clone() else {
+                continue;
             };
             let (event, payload) = match &ip {
                 Ip::Data(p) => ("data", p.to_json()),
@@ -152,7 +155,6 @@ fn spawn_reader(
                 "packet",
                 json!({ "port": port, "event": event, "graph": graph, "payload": payload }),
             );
-            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
             runtime.clients.broadcast(&message, None);
         }
     });

@@ -5,33 +5,64 @@
 //! the name its edges and events carry. So the runtime translates: edits that name the new id
 //! reach the process under its old one, and its packets and errors are reported under the new
 //! one. A node added later under a name that a renamed process still holds in the engine gets
-//! a fresh engine name. Names nobody renamed are the same on both sides; until a rename,
-//! translating costs one look at an empty map.
+//! a fresh engine name. A subgraph node runs as processes named `<node>/<inner>`; they are
+//! reported under the subgraph node's new name (edits cannot reach them, so only reports need
+//! it). Names nobody renamed are the same on both sides; until a rename, translating costs one
+//! look at an empty map.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::graph::PortRef;
 
 /// Translates between graph and engine names of one running network.
 #[derive(Debug, Default)]
 pub(crate) struct ProcessNames {
-    /// Graph name to engine name, for the processes whose names differ.
+    /// Graph name to engine name, for the processes whose names differ (or would be
+    /// translated otherwise; see [`ProcessNames::graph`]).
     to_engine: HashMap<String, String>,
     /// Engine name to graph name, the reverse of `to_engine`.
     to_graph: HashMap<String, String>,
+    /// The engine names of the subgraph nodes, which run as `<node>/<inner>` processes.
+    subgraphs: HashSet<String>,
 }
 
 impl ProcessNames {
-    /// The engine's name for the node the graph calls `name`. The processes of a subgraph
-    /// (`Sub/inner`) follow a rename of their subgraph node.
-    pub(crate) fn engine<'a>(&self, name: &'a str) -> Cow<'a, str> {
-        translate(&self.to_engine, name)
+    /// Names for a network whose subgraph nodes are `subgraphs` (graph and engine names are
+    /// the same at start).
+    pub(crate) fn new(subgraphs: impl IntoIterator<Item = String>) -> ProcessNames {
+        ProcessNames {
+            subgraphs: subgraphs.into_iter().collect(),
+            ..ProcessNames::default()
+        }
     }
 
-    /// The graph's name for the process the engine calls `name`.
+    /// The engine's name for the node the graph calls `name`.
+    pub(crate) fn engine<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        match self.to_engine.get(name) {
+            Some(engine) => Cow::Owned(engine.clone()),
+            None => Cow::Borrowed(name),
+        }
+    }
+
+    /// The graph's name for the process the engine calls `name`: the processes of a renamed
+    /// subgraph node (`<node>/<inner>`, by the longest such prefix) follow it.
     pub(crate) fn graph<'a>(&self, name: &'a str) -> Cow<'a, str> {
-        translate(&self.to_graph, name)
+        if self.to_graph.is_empty() {
+            return Cow::Borrowed(name);
+        }
+        if let Some(graph) = self.to_graph.get(name) {
+            return Cow::Owned(graph.clone());
+        }
+        for (slash, _) in name.rmatch_indices('/') {
+            let (head, inner) = name.split_at(slash);
+            if self.subgraphs.contains(head)
+                && let Some(graph) = self.to_graph.get(head)
+            {
+                return Cow::Owned(format!("{graph}{inner}"));
+            }
+        }
+        Cow::Borrowed(name)
     }
 
     /// The node `from` is now called `to` in the graph.
@@ -91,27 +122,12 @@ impl ProcessNames {
         if let Some(previous) = self.to_engine.remove(graph) {
             self.to_graph.remove(&previous);
         }
-        if graph != engine {
+        // Equal names need an entry too when a renamed subgraph's prefix would claim them.
+        if graph != engine || self.graph(&engine) != graph {
             self.to_graph.insert(engine.clone(), graph.to_string());
             self.to_engine.insert(graph.to_string(), engine);
         }
     }
-}
-
-/// `name` through `map`, whole or by its part before the first `/` (a subgraph's processes).
-fn translate<'a>(map: &HashMap<String, String>, name: &'a str) -> Cow<'a, str> {
-    if map.is_empty() {
-        return Cow::Borrowed(name);
-    }
-    if let Some(renamed) = map.get(name) {
-        return Cow::Owned(renamed.clone());
-    }
-    if let Some((head, rest)) = name.split_once('/')
-        && let Some(renamed) = map.get(head)
-    {
-        return Cow::Owned(format!("{renamed}/{rest}"));
-    }
-    Cow::Borrowed(name)
 }
 
 #[cfg(test)]
@@ -134,12 +150,6 @@ mod tests {
         assert_eq!(names.engine("c"), "a");
         assert_eq!(names.graph("a"), "c");
         assert_eq!(names.engine("b"), "b", "b is no longer anybody's name");
-        assert_eq!(
-            names.graph("a/inner"),
-            "c/inner",
-            "a subgraph's processes follow"
-        );
-        assert_eq!(names.engine("c/inner"), "a/inner");
         names.rename("c", "a");
         assert_eq!(names.engine("a"), "a");
         assert_eq!(names.graph("a"), "a");
@@ -160,6 +170,39 @@ mod tests {
         names.remove("b");
         assert_eq!(names.engine("a"), "a#2");
         assert_eq!(names.graph("a"), "a", "the engine name is free again");
+    }
+
+    #[test]
+    fn the_processes_of_a_renamed_subgraph_node_follow_it() {
+        let mut names = ProcessNames::new(["sub".to_string(), "sub/nested".to_string()]);
+        names.rename("sub", "flowd/Sub_k2x9a");
+        assert_eq!(names.graph("sub/inner"), "flowd/Sub_k2x9a/inner");
+        assert_eq!(names.graph("sub/nested/x"), "flowd/Sub_k2x9a/nested/x");
+        names.rename("flowd/Sub_k2x9a", "again");
+        assert_eq!(names.graph("sub/inner"), "again/inner");
+    }
+
+    #[test]
+    fn ids_with_slashes_are_not_taken_for_subgraph_processes() {
+        // noflo-ui names nodes after their component: `core/Repeat_ab12`.
+        let mut names = ProcessNames::new(["S".to_string()]);
+        names.rename("core/Repeat_ab12", "core");
+        assert_eq!(names.graph("core/Repeat_ab12"), "core");
+        assert_eq!(
+            names.graph("core/Repeat_cd34"),
+            "core/Repeat_cd34",
+            "core is no subgraph"
+        );
+        assert_eq!(names.engine("core/Repeat_cd34"), "core/Repeat_cd34");
+
+        // A plain node added under the old subgraph's prefix is reported as itself.
+        names.rename("S", "T");
+        let engine = names.fresh("S/x", |_| false);
+        assert_eq!(engine, "S/x");
+        names.add("S/x", engine);
+        assert_eq!(names.graph("S/x"), "S/x");
+        assert_eq!(names.graph("S/inner"), "T/inner");
+        assert_eq!(names.engine("S/x"), "S/x");
     }
 
     #[test]

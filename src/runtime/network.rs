@@ -85,6 +85,14 @@ impl Live {
         let mut network = Network::start(graph, &runtime.registry, config)?;
         let events = network.events().clone();
         let exports = Exports::start(&runtime.this, graph_id, graph, &mut network);
+        // A node that is not a process of the network was expanded: it is a subgraph.
+        let names = ProcessNames::new(
+            graph
+                .nodes
+                .iter()
+                .filter(|n| !network.has_process(&n.id))
+                .map(|n| n.id.clone()),
+        );
         let secure = graph
             .edges()
             .filter(|e| is_secure(e))
@@ -103,7 +111,7 @@ impl Live {
             started: Instant::now(),
             exports,
             secure,
-            names: ProcessNames::default(),
+            names,
             last_ended: None,
         })
     }
@@ -183,6 +191,15 @@ impl Runtime {
             for message in messages {
                 self.report(graph_id, &message);
             }
+        }
+    }
+
+    /// Reports what the running network of `graph_id` did until now: before an edit, so that
+    /// the edit's echo follows it and it is reported under the names it happened under.
+    pub(crate) fn report_pending(&mut self, graph_id: &str) {
+        if let Some(NetworkState::Running(live)) = self.graphs.get(graph_id).map(|e| &e.network) {
+            let generation = live.generation;
+            self.report_events(graph_id, generation);
         }
     }
 
@@ -403,8 +420,10 @@ pub(crate) enum LiveEdit {
     RemoveNode(String),
     /// An edge was added.
     AddEdge(crate::graph::Edge),
-    /// An edge's metadata changed: whether it is `secure` applies at once.
-    ChangeEdge(crate::graph::Edge),
+    /// An edge's metadata changed: whether it is `secure` applies at once. These are the
+    /// graph's edges between the same ports (whatever their indexes), the changed one among
+    /// them: the data between those ports is hidden if any of them is secure.
+    ChangeEdge(Vec<crate::graph::Edge>),
     /// An edge was removed.
     RemoveEdge(PortRef, PortRef),
     /// An IIP was added: it is delivered now.
@@ -472,9 +491,10 @@ impl Live {
                 added
             }
             LiveEdit::RemoveNode(id) => {
-                let removed = self.network.remove_process(&names.engine(&id));
+                // On failure the name stays, to name the process in the error.
+                self.network.remove_process(&names.engine(&id))?;
                 names.remove(&id);
-                removed
+                Ok(())
             }
             LiveEdit::AddEdge(edge) => {
                 let (src, tgt) = (names.engine_port(&edge.src), names.engine_port(&edge.tgt));
@@ -484,9 +504,12 @@ impl Live {
                 }
                 Ok(())
             }
-            LiveEdit::ChangeEdge(edge) => {
+            LiveEdit::ChangeEdge(edges) => {
+                let Some(edge) = edges.first() else {
+                    return Ok(());
+                };
                 let key = edge_key(&names.engine_port(&edge.src), &names.engine_port(&edge.tgt));
-                if is_secure(&edge) {
+                if edges.iter().any(is_secure) {
                     self.secure.insert(key);
                 } else {
                     self.secure.remove(&key);
