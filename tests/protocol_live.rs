@@ -262,3 +262,37 @@ async fn the_processes_of_a_subgraph_renamed_while_running_follow_it() {
     );
     c.request("network", "stop", g(json!({})), "stopped").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_added_while_running_is_shown_only_if_the_selection_covers_it() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let g = |mut v: serde_json::Value| {
+        v["graph"] = json!("live");
+        v
+    };
+    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.request("network", "start", g(json!({})), "started").await;
+    let selected =
+        json!([{"src": {"node": "relay", "port": "out"}, "tgt": {"node": "show", "port": "in"}}]);
+    c.request("network", "edges", g(json!({"edges": selected})), "edges")
+        .await;
+
+    c.add_node("live", "other", "core/Output").await;
+    c.add_edge("live", ("relay", "out"), ("other", "in")).await;
+    c.request("runtime", "packet", packet("once"), "packetsent")
+        .await;
+    let mut ids = data_until_output(&mut c, "once").await;
+    ids.extend(data_until_output(&mut c, "once").await);
+    assert_eq!(
+        ids,
+        ["relay() OUT -> IN show()"],
+        "the new edge is not selected"
+    );
+    c.request("network", "stop", g(json!({})), "stopped").await;
+}

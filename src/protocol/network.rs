@@ -132,7 +132,7 @@ fn edges(runtime: &mut Runtime, reply: &Reply, id: &str, p: &Payload) -> Handled
         .map(|e| json!({ "src": port_json(&e.src), "tgt": port_json(&e.tgt) }))
         .collect();
     if let Some(entry) = runtime.graphs.get_mut(id) {
-        if let NetworkState::Running(live) = &entry.network {
+        if let NetworkState::Running(live) = &mut entry.network {
             live.watch_only(&selection);
         }
         entry.watched = Some(selection);

@@ -65,6 +65,8 @@ pub(crate) struct Live {
     secure: HashSet<(String, String, String, String)>,
     /// The processes' names in the graph and in the engine, which differ after a rename.
     names: ProcessNames,
+    /// The edges selected with `network:edges`, by graph names (`None`: all edges).
+    selection: Option<Vec<EdgeId>>,
     /// When a process last ended: a network that is winding down.
     last_ended: Option<Instant>,
 }
@@ -79,7 +81,7 @@ impl Live {
         watch_only: Option<Vec<EdgeId>>,
     ) -> Result<Live, crate::engine::Error> {
         let config = crate::engine::NetworkConfig {
-            watch_only,
+            watch_only: watch_only.clone(),
             ..runtime.network_config()
         };
         let mut network = Network::start(graph, &runtime.registry, config)?;
@@ -112,6 +114,7 @@ impl Live {
             exports,
             secure,
             names,
+            selection: watch_only,
             last_ended: None,
         })
     }
@@ -397,7 +400,16 @@ fn shown(payload: &Payload) -> Value {
 impl Live {
     /// Reports packets only on the edges in `selection` (every edge if it is empty); see
     /// [`EdgeId::covers`].
-    pub(crate) fn watch_only(&self, selection: &[EdgeId]) {
+    pub(crate) fn watch_only(&mut self, selection: &[EdgeId]) {
+        self.selection = Some(selection.to_vec());
+        self.apply_selection();
+    }
+
+    /// Turns reporting on and off for every edge by the latest selection.
+    fn apply_selection(&self) {
+        let Some(selection) = &self.selection else {
+            return;
+        };
         let selection: Vec<EdgeId> = selection
             .iter()
             .map(|e| EdgeId {
@@ -502,6 +514,8 @@ impl Live {
                 if is_secure(&edge) {
                     self.secure.insert(edge_key(&src, &tgt));
                 }
+                // The network watches a new edge by the selection it started with.
+                self.apply_selection();
                 Ok(())
             }
             LiveEdit::ChangeEdge(edges) => {
