@@ -2,22 +2,41 @@
 
 mod common;
 
-use common::protocol::{TestServer, config};
-use serde_json::json;
+use common::protocol::{Client, TestServer, config};
+use serde_json::{Value, json};
+
+/// `payload` addressed to the graph `live`.
+fn live(mut payload: Value) -> Value {
+    payload["graph"] = json!("live");
+    payload
+}
+
+/// A `runtime:packet` of `text` into the exported inport `in` of `live`.
+fn packet(text: &str) -> Value {
+    live(json!({"port": "in", "event": "data", "payload": text}))
+}
+
+/// Makes `live` `relay(core/Repeat) -> show(core/Output)`, fed through its exported inport
+/// `in`, and starts it.
+async fn start_relay_to_show(c: &mut Client) {
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_edges_and_iips_added_while_running_take_effect_at_once() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
-    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
     c.clear("live", false).await;
     c.add_node("live", "relay", "core/Repeat").await;
     c.export("live", "addinport", "in", ("relay", "in")).await;
-    c.request("network", "start", g(json!({})), "started").await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
 
     c.add_node("live", "show", "core/Output").await;
     let edge = c.add_edge("live", ("relay", "out"), ("show", "in")).await;
@@ -26,7 +45,7 @@ async fn nodes_edges_and_iips_added_while_running_take_effect_at_once() {
     let output = c.expect("network", "output").await;
     assert_eq!(output["message"], "through");
     let status = c
-        .request("network", "getstatus", g(json!({})), "status")
+        .request("network", "getstatus", live(json!({})), "status")
         .await;
     assert_eq!(status["running"], true, "the network still runs: {status}");
 
@@ -40,7 +59,8 @@ async fn nodes_edges_and_iips_added_while_running_take_effect_at_once() {
     c.edit("removeedge", edge).await;
     c.request("runtime", "packet", packet("lost"), "packetsent")
         .await;
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
     // Nothing but the stop's echo may follow: no output of "lost".
     while let Some(frame) = c.next_within(std::time::Duration::from_millis(300)).await {
         assert_ne!(frame["payload"]["message"], "lost", "{frame}");
@@ -49,7 +69,7 @@ async fn nodes_edges_and_iips_added_while_running_take_effect_at_once() {
 
 /// The frames up to the `network:output` of `message`, checked for `network:error`s; returns
 /// the ids of the edges that `network:data` showed on the way.
-async fn data_until_output(c: &mut common::protocol::Client, message: &str) -> Vec<String> {
+async fn data_until_output(c: &mut Client, message: &str) -> Vec<String> {
     let mut ids = Vec::new();
     loop {
         let frame = c
@@ -79,17 +99,7 @@ async fn data_until_output(c: &mut common::protocol::Client, message: &str) -> V
 async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
-    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
-    c.clear("live", false).await;
-    c.add_node("live", "relay", "core/Repeat").await;
-    c.add_node("live", "show", "core/Output").await;
-    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
-    c.export("live", "addinport", "in", ("relay", "in")).await;
-    c.request("network", "start", g(json!({})), "started").await;
+    start_relay_to_show(&mut c).await;
     c.request("runtime", "packet", packet("one"), "packetsent")
         .await;
     assert_eq!(
@@ -97,9 +107,9 @@ async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
         ["relay() OUT -> IN show()"]
     );
 
-    c.edit("renamenode", g(json!({"from": "relay", "to": "pass"})))
+    c.edit("renamenode", live(json!({"from": "relay", "to": "pass"})))
         .await;
-    c.edit("renamenode", g(json!({"from": "show", "to": "print"})))
+    c.edit("renamenode", live(json!({"from": "show", "to": "print"})))
         .await;
     c.request("runtime", "packet", packet("two"), "packetsent")
         .await;
@@ -124,7 +134,7 @@ async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
     );
 
     // A removed process's upstream stops feeding it, and no packet is shown going to it.
-    c.edit("removenode", g(json!({"id": "print"}))).await;
+    c.edit("removenode", live(json!({"id": "print"}))).await;
     c.request("runtime", "packet", packet("four"), "packetsent")
         .await;
     assert_eq!(
@@ -132,20 +142,17 @@ async fn a_node_renamed_while_running_is_shown_and_edited_under_its_new_name() {
         ["pass() OUT -> IN relay()"]
     );
     let status = c
-        .request("network", "getstatus", g(json!({})), "status")
+        .request("network", "getstatus", live(json!({})), "status")
         .await;
     assert_eq!(status["running"], true, "{status}");
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
     let code = "INPORT=a.IN:IN\nOUTPORT=a.OUT:OUT\na(core/Repeat)";
     c.request(
         "component",
@@ -157,7 +164,8 @@ async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
     c.clear("live", false).await;
     c.add_node("live", "relay", "core/Repeat").await;
     c.export("live", "addinport", "in", ("relay", "in")).await;
-    c.request("network", "start", g(json!({})), "started").await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
 
     // A subgraph node cannot join a running network: it is in the graph, not in the network.
     c.add_node("live", "sub", "flowd/Sub").await;
@@ -166,7 +174,7 @@ async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
         error["message"].as_str().unwrap().contains("sub"),
         "{error}"
     );
-    c.edit("renamenode", g(json!({"from": "sub", "to": "later"})))
+    c.edit("renamenode", live(json!({"from": "sub", "to": "later"})))
         .await;
     c.add_edge("live", ("relay", "out"), ("later", "in")).await;
     let error = c.expect("network", "error").await;
@@ -175,30 +183,21 @@ async fn errors_of_a_running_network_name_nodes_as_the_graph_does_now() {
         message.contains("no process 'later'"),
         "the error names the node as it is called now: {message}"
     );
-    c.edit("removenode", g(json!({"id": "later"}))).await;
+    c.edit("removenode", live(json!({"id": "later"}))).await;
     let error = c.expect("network", "error").await;
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("no process 'later'"), "{message}");
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_marked_secure_while_running_hides_its_data_at_once() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
-    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
-    c.clear("live", false).await;
-    c.add_node("live", "relay", "core/Repeat").await;
-    c.add_node("live", "show", "core/Output").await;
-    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
-    c.export("live", "addinport", "in", ("relay", "in")).await;
-    c.request("network", "start", g(json!({})), "started").await;
+    start_relay_to_show(&mut c).await;
     let edge = |secure: serde_json::Value| {
-        g(
+        live(
             json!({"src": {"node": "relay", "port": "out"}, "tgt": {"node": "show", "port": "in"},
             "metadata": {"secure": secure}}),
         )
@@ -215,17 +214,14 @@ async fn an_edge_marked_secure_while_running_hides_its_data_at_once() {
         assert_eq!(data["data"], shown, "{data}");
         assert_eq!(c.expect("network", "output").await["message"], text);
     }
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_processes_of_a_subgraph_renamed_while_running_follow_it() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
     let code = "INPORT=a.IN:IN\nOUTPORT=a.OUT:OUT\na(core/Repeat)";
     c.request(
         "component",
@@ -244,15 +240,16 @@ async fn the_processes_of_a_subgraph_renamed_while_running_follow_it() {
     c.add_edge("live", ("sub", "out"), ("show", "in")).await;
     c.export("live", "addinport", "in", ("core/Repeat_ab12", "in"))
         .await;
-    c.request("network", "start", g(json!({})), "started").await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
 
     c.edit(
         "renamenode",
-        g(json!({"from": "sub", "to": "flowd/Sub_k2x9a"})),
+        live(json!({"from": "sub", "to": "flowd/Sub_k2x9a"})),
     )
     .await;
-    let packet = g(json!({"port": "in", "event": "data", "payload": "through"}));
-    c.request("runtime", "packet", packet, "packetsent").await;
+    c.request("runtime", "packet", packet("through"), "packetsent")
+        .await;
     assert_eq!(
         data_until_output(&mut c, "through").await,
         [
@@ -260,28 +257,24 @@ async fn the_processes_of_a_subgraph_renamed_while_running_follow_it() {
             "flowd/Sub_k2x9a/a() OUT -> IN show()"
         ]
     );
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_added_while_running_is_shown_only_if_the_selection_covers_it() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
-    let g = |mut v: serde_json::Value| {
-        v["graph"] = json!("live");
-        v
-    };
-    let packet = |text: &str| g(json!({"port": "in", "event": "data", "payload": text}));
-    c.clear("live", false).await;
-    c.add_node("live", "relay", "core/Repeat").await;
-    c.add_node("live", "show", "core/Output").await;
-    c.add_edge("live", ("relay", "out"), ("show", "in")).await;
-    c.export("live", "addinport", "in", ("relay", "in")).await;
-    c.request("network", "start", g(json!({})), "started").await;
+    start_relay_to_show(&mut c).await;
     let selected =
         json!([{"src": {"node": "relay", "port": "out"}, "tgt": {"node": "show", "port": "in"}}]);
-    c.request("network", "edges", g(json!({"edges": selected})), "edges")
-        .await;
+    c.request(
+        "network",
+        "edges",
+        live(json!({"edges": selected})),
+        "edges",
+    )
+    .await;
 
     c.add_node("live", "other", "core/Output").await;
     c.add_edge("live", ("relay", "out"), ("other", "in")).await;
@@ -294,5 +287,6 @@ async fn an_edge_added_while_running_is_shown_only_if_the_selection_covers_it() 
         ["relay() OUT -> IN show()"],
         "the new edge is not selected"
     );
-    c.request("network", "stop", g(json!({})), "stopped").await;
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
 }

@@ -106,11 +106,14 @@ impl ProcessNames {
         }
     }
 
-    /// `port` with its process named as the graph names it.
-    pub(crate) fn graph_port(&self, port: &PortRef) -> PortRef {
-        PortRef {
-            process: self.graph(&port.process).into_owned(),
-            ..port.clone()
+    /// `port` with its process named as the graph names it (borrowed when that is the same).
+    pub(crate) fn graph_port<'a>(&self, port: &'a PortRef) -> Cow<'a, PortRef> {
+        match self.graph(&port.process) {
+            Cow::Borrowed(_) => Cow::Borrowed(port),
+            Cow::Owned(process) => Cow::Owned(PortRef {
+                process,
+                ..port.clone()
+            }),
         }
     }
 
@@ -216,6 +219,6 @@ mod tests {
         };
         let engine = names.engine_port(&port);
         assert_eq!((engine.process.as_str(), engine.index), ("a", Some(2)));
-        assert_eq!(names.graph_port(&engine), port);
+        assert_eq!(*names.graph_port(&engine), port);
     }
 }

@@ -301,16 +301,18 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             if edge.src.process.is_empty() || edge.tgt.process.is_empty() {
                 return Vec::new();
             }
-            let secure = live.secure.contains(&edge_key(&edge.src, &edge.tgt));
-            let edge = EdgeId {
-                src: live.names.graph_port(&edge.src),
-                tgt: live.names.graph_port(&edge.tgt),
-            };
+            // Per packet: no key is built, and no name copied, unless some edge needs it.
+            let secure =
+                !live.secure.is_empty() && live.secure.contains(&edge_key(&edge.src, &edge.tgt));
+            let (src, tgt) = (
+                live.names.graph_port(&edge.src),
+                live.names.graph_port(&edge.tgt),
+            );
             vec![packet_message(
                 graph_id,
-                edge_label(&edge),
-                Some(&edge.src),
-                &edge.tgt,
+                edge_label(&src, &tgt),
+                Some(&src),
+                &tgt,
                 ip,
                 secure,
             )]
@@ -333,13 +335,13 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
 }
 
 /// noflo's name for an edge: `Hello() OUT -> IN World()`.
-fn edge_label(edge: &EdgeId) -> String {
+fn edge_label(src: &PortRef, tgt: &PortRef) -> String {
     format!(
         "{}() {} -> {} {}()",
-        edge.src.process,
-        edge.src.port.to_uppercase(),
-        edge.tgt.port.to_uppercase(),
-        edge.tgt.process
+        src.process,
+        src.port.to_uppercase(),
+        tgt.port.to_uppercase(),
+        tgt.process
     )
 }
 
