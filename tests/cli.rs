@@ -253,6 +253,15 @@ fn a_missing_graph_file_is_named() {
 }
 
 #[test]
+fn run_takes_the_smallest_capacity() {
+    for capacity in ["1", "2", "15"] {
+        flowd(&["run", "examples/hello.fbp", "--capacity", capacity])
+            .assert_code(0)
+            .assert_stdout(&lines(HELLO));
+    }
+}
+
+#[test]
 fn a_failing_process_fails_the_run_but_not_the_others() {
     flowd(&["run", "tests/data/cli/failing_process.fbp"])
         .assert_code(1)

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{port, start, test_registry};
+use common::{port, start, test_registry, wait_within};
 use flowd::engine::Event;
 use flowd::{Graph, Ip};
 use serde_json::json;
@@ -104,4 +104,23 @@ fn sends_after_stop_fail_with_stopped() {
     let mut input = network.take_inport("in").unwrap();
     network.stop();
     assert!(input.send(Ip::data("late")).is_err());
+}
+
+#[test]
+fn a_component_that_panics_when_dropped_ends_only_its_process() {
+    let registry = test_registry();
+    let mut graph = Graph::new("drop");
+    graph.add_node("bad", "test/PanicOnDrop");
+    graph.add_node("count", "core/Count");
+    graph.add_node("show", "core/Output");
+    graph.add_iip(json!("go"), port("bad", "in"));
+    graph.add_edge(port("bad", "out"), port("count", "in"));
+    graph.add_edge(port("count", "out"), port("show", "in"));
+    let outcome = wait_within(start(&graph, &registry), Duration::from_secs(60))
+        .expect("the network ends although a component panicked in drop");
+    assert_eq!(outcome.output, vec!["1"]);
+    assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
+    let (node, message) = &outcome.errors[0];
+    assert_eq!(node, "bad");
+    assert!(message.contains("boom in a component's drop"), "{message}");
 }

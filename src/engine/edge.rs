@@ -293,7 +293,7 @@ impl Outgoing {
             return Ok(());
         }
         // Start small: a lone IP handed over at a wait must not cost a full-size allocation.
-        let next = Vec::with_capacity(self.batch.len().clamp(16, self.batch_size));
+        let next = Vec::with_capacity(self.batch.len().max(16).min(self.batch_size));
         let batch = std::mem::replace(&mut self.batch, next);
         if let Some((edge, watch, events)) = &self.watch
             && watch.is_on()
@@ -314,6 +314,13 @@ impl Outgoing {
     /// Flushes, then announces the end of this sender.
     pub(crate) fn finish(&mut self, stop: &StopSignal) -> Result<(), ProcessError> {
         self.flush(stop)?;
+        self.end(stop)
+    }
+
+    /// Announces the end of this sender, discarding a partly filled batch: for a process that
+    /// failed while closing, so that its receivers still see the end of its stream.
+    pub(crate) fn end(&mut self, stop: &StopSignal) -> Result<(), ProcessError> {
+        self.batch.clear();
         if !self.closed {
             self.closed = true;
             stop.send(&self.tx, Packet::End)?;

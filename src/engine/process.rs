@@ -100,35 +100,97 @@ impl Process {
         &self.node
     }
 
-    pub(super) fn run(mut self) {
-        tracing::debug!(node = %self.node, "process started");
-        let result = catch_unwind(AssertUnwindSafe(|| self.component.run(&mut self.ctx)));
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) if error.is_quiet() => {
-                tracing::debug!(node = %self.node, "process ended: {error}");
-                None
-            }
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
+    /// Runs the component to its end, then closes the process's ports.
+    ///
+    /// A panic anywhere in this (the component's `run`, flushing and closing the outports,
+    /// dropping the component or the context) ends this process only: it is reported as a
+    /// process error naming the node, the process's receivers still see its streams end, and
+    /// the network still counts the process as ended.
+    pub(super) fn run(self) {
+        let Process {
+            node,
+            component,
+            mut ctx,
+            events,
+            signal,
+            running,
+            stop,
+            started,
+        } = self;
+        tracing::debug!(node = %node, "process started");
+        // Declared first so that it is dropped last, after everything below, even on a panic
+        // that escapes: the network's count of running processes must always come down.
+        let _ended = Ended {
+            node: node.clone(),
+            events: events.clone(),
+            signal: signal.clone(),
+            running,
+            stop,
+            started,
         };
-        if let Some(message) = failure {
-            tracing::debug!(node = %self.node, "process error: {message}");
-            self.events.send(
+        let fail = |message: String| {
+            tracing::debug!(node = %node, "process error: {message}");
+            events.send(
                 Event::ProcessError {
-                    node: self.node.clone(),
+                    node: node.clone(),
                     message,
                 },
-                Some(&self.signal),
+                Some(&signal),
             );
+        };
+        let mut component = component;
+        match catch_unwind(AssertUnwindSafe(|| component.run(&mut ctx))) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) if error.is_quiet() => {
+                tracing::debug!(node = %node, "process ended: {error}");
+            }
+            Ok(Err(error)) => fail(error.to_string()),
+            Err(panic) => fail(format!("panicked: {}", panic_message(&*panic))),
         }
-        self.ctx.finish();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| ctx.finish())) {
+            fail(format!(
+                "panicked while closing its outports: {}",
+                panic_message(&*panic)
+            ));
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| ctx.abandon())) {
+                fail(format!(
+                    "panicked again while closing its outports: {}",
+                    panic_message(&*panic)
+                ));
+            }
+        }
         // Dropping the component and context closes this process's inports upstream.
-        drop(self.component);
-        drop(self.ctx);
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(component))) {
+            fail(format!(
+                "panicked while its component was dropped: {}",
+                panic_message(&*panic)
+            ));
+        }
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(ctx))) {
+            fail(format!(
+                "panicked while its ports were dropped: {}",
+                panic_message(&*panic)
+            ));
+        }
+    }
+}
+
+/// Reports a process's end when dropped, however the process ended: [`Event::ProcessEnded`],
+/// then, for the last process of the network, [`Event::Finished`] or [`Event::Stopped`].
+struct Ended {
+    node: String,
+    events: EventSender,
+    signal: StopSignal,
+    running: Arc<AtomicUsize>,
+    stop: Arc<StopTrigger>,
+    started: Instant,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
         self.events.send(
             Event::ProcessEnded {
-                node: self.node.clone(),
+                node: std::mem::take(&mut self.node),
             },
             Some(&self.signal),
         );

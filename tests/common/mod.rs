@@ -57,6 +57,7 @@ pub struct Meter {
 /// The core components plus test components:
 /// - `test/Generate`: sends `in` (IIP, a count) data IPs numbered from 0;
 /// - `test/Panic`: panics on its first IP;
+/// - `test/PanicOnDrop`: forwards `in` to `out`, then panics when the engine drops it;
 /// - `test/Fail`: returns an error on its first IP;
 /// - `test/Block`: receives nothing and waits forever on `in` (which is never fed);
 /// - `test/Metered`: a producer that sends forever, recording into `meter`;
@@ -86,6 +87,7 @@ pub fn registry(meter: Arc<Meter>) -> Registry {
             Ok(())
         })
     });
+    register_fn(&registry, "test/PanicOnDrop", &[], || Box::new(PanicOnDrop));
     register_fn(&registry, "test/Fail", &[], || {
         Box::new(|ctx: &mut ProcessContext| {
             let input = ctx.inport("in")?;
@@ -119,6 +121,36 @@ pub fn registry(meter: Arc<Meter>) -> Registry {
         })
     });
     registry
+}
+
+/// Forwards its input, then panics in `drop`: a component whose cleanup is broken.
+struct PanicOnDrop;
+
+impl Component for PanicOnDrop {
+    fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
+        let input = ctx.inport("in")?;
+        let out = ctx.outport("out")?;
+        while let Some(ip) = ctx.recv(input)? {
+            ctx.send(out, ip)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("boom in a component's drop");
+    }
+}
+
+/// Waits for `network` like [`Network::wait`], but gives up after `limit`: a test of a hang
+/// fails instead of hanging. `None` if the network was still running.
+pub fn wait_within(network: Network, limit: std::time::Duration) -> Option<flowd::engine::Outcome> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(network.wait());
+    });
+    rx.recv_timeout(limit).ok()
 }
 
 /// A registry with the test components and a fresh meter.

@@ -12,7 +12,7 @@ mod send;
 
 use std::time::Duration;
 
-use super::edge::{Incoming, StopSignal};
+use super::edge::{Incoming, Outgoing, StopSignal};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
 use crate::ip::Ip;
@@ -243,6 +243,21 @@ impl ProcessContext {
 
     /// Flushes every output and announces end of stream on each connection.
     pub(crate) fn finish(&mut self) {
+        self.close_outports(|connection, stop| {
+            let _ = connection.finish(stop);
+        });
+    }
+
+    /// Announces end of stream on every connection that has not announced it yet, dropping
+    /// what was not flushed: the last resort for a process whose [`ProcessContext::finish`]
+    /// panicked, so that no receiver waits for it forever.
+    pub(crate) fn abandon(&mut self) {
+        self.close_outports(|connection, stop| {
+            let _ = connection.end(stop);
+        });
+    }
+
+    fn close_outports(&mut self, close: impl Fn(&mut Outgoing, &StopSignal)) {
         for slot in &mut self.outports {
             // Closing the mailbox first: no edge can be added to a finished port.
             if let Some(mailbox) = slot.mailbox.clone() {
@@ -251,7 +266,7 @@ impl ProcessContext {
                 }
             }
             for connection in &mut slot.connections {
-                let _ = connection.finish(&self.stop);
+                close(connection, &self.stop);
             }
         }
     }
