@@ -9,6 +9,7 @@
 //!  graph/      pure data: Graph, Node, Edge, Iip; FBP JSON and .fbp; validation; atomic save
 //!  component/  Registry of ComponentSpec + factory; native core components
 //!  engine/     Network, ProcessContext, bounded batched edges, events, live edits
+//!  threads/    every thread flowd starts, within the system's limits
 //!  protocol/   the FBP Network Protocol: envelope, capabilities, a handler per subprotocol
 //!  runtime/    the graphs a server manages, their networks and clients
 //!  server/     WebSocket (and TLS) transport on tokio
@@ -39,6 +40,7 @@ mod ip;
 pub mod protocol;
 pub mod runtime;
 pub mod server;
+pub mod threads;
 
 pub use component::{ComponentSpec, PortSpec, Registry};
 pub use engine::Network;

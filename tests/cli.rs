@@ -262,6 +262,33 @@ fn run_takes_the_smallest_capacity() {
 }
 
 #[test]
+fn run_refuses_more_processes_than_the_system_has_room_for() {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+    };
+    // Twice the memory maps' bound: flowd's own limit is lower still.
+    let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
+    let count = maps / 2;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let graph = dir.path().join("huge.fbp");
+    let mut text = String::from("'x' -> IN n0(core/Repeat)\n");
+    for i in 1..count {
+        text.push_str(&format!("n{} OUT -> IN n{i}(core/Repeat)\n", i - 1));
+    }
+    std::fs::write(&graph, text).expect("the graph is written");
+    flowd(&["run", graph.to_str().expect("a UTF-8 path")])
+        .assert_code(1)
+        .assert_stdout("")
+        .assert_stderr_has(&format!("cannot start {count} processes"))
+        .assert_stderr_has("this runtime can run at most");
+    flowd(&["run", "examples/hello.fbp", "--max-processes", "1"])
+        .assert_code(1)
+        .assert_stderr_has("at most 1 at once");
+}
+
+#[test]
 fn a_failing_process_fails_the_run_but_not_the_others() {
     flowd(&["run", "tests/data/cli/failing_process.fbp"])
         .assert_code(1)

@@ -166,3 +166,113 @@ async fn autosave_writes_edits_without_being_asked() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The most threads this system could give flowd, by the limits a test can read; flowd's own
+/// limit is at most this.
+fn system_thread_bound() -> usize {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+    };
+    [
+        read("/proc/sys/vm/max_map_count").map(|maps| maps / 4),
+        read("/proc/sys/kernel/threads-max"),
+        read("/proc/sys/kernel/pid_max"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(1 << 20)
+}
+
+/// A graph of `count` processes of `component`, as FBP JSON source for `component:source`.
+fn wide_graph(name: &str, component: &str, count: usize) -> String {
+    let processes: serde_json::Map<String, serde_json::Value> = (0..count)
+        .map(|i| (format!("n{i}"), json!({"component": component})))
+        .collect();
+    json!({"properties": {"name": name}, "processes": processes, "connections": []}).to_string()
+}
+
+/// Runs `graph` (with one `core/Output` of `text`) to its end and returns the output lines.
+async fn run_small(c: &mut Client, graph: &str, text: &str) -> Vec<String> {
+    c.clear(graph, false).await;
+    c.add_node(graph, "show", "core/Output").await;
+    c.add_iip(graph, json!(text), ("show", "in")).await;
+    c.send("network", "start", json!({ "graph": graph })).await;
+    c.until_stopped(graph)
+        .await
+        .iter()
+        .filter(|f| f["command"] == "output")
+        .map(|f| {
+            f["payload"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_subgraphs_past_the_systems_limit_are_refused_and_serving_goes_on() {
+    let state = tempfile::tempdir().unwrap();
+    let mut served = Served::start(&[], state.path());
+    let mut c = Client::connect(&served.url, None).await;
+    // Two levels of `side` nodes each: twice what the system could run.
+    let side = ((2 * system_thread_bound()) as f64).sqrt().ceil() as usize;
+    let processes = side * side;
+    for (name, component) in [("Wide", "core/Repeat"), ("Wider", "flowd/Wide")] {
+        let code = wide_graph(name, component, side);
+        c.request(
+            "component",
+            "source",
+            json!({"name": name, "language": "json", "code": code}),
+            "component",
+        )
+        .await;
+    }
+    c.clear("big", false).await;
+    c.add_node("big", "w", "flowd/Wider").await;
+    c.send("network", "start", json!({"graph": "big"})).await;
+    let error = c.expect("network", "error").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("cannot start {processes} processes")),
+        "{message}"
+    );
+    assert!(message.contains("at most"), "{message}");
+    assert!(served.child.try_wait().unwrap().is_none(), "flowd exited");
+
+    let status = c
+        .request("network", "getstatus", json!({"graph": "big"}), "status")
+        .await;
+    assert_eq!(status["running"], false);
+    assert_eq!(
+        run_small(&mut c, "small", "still serving").await,
+        ["still serving"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_maximum_of_processes_refuses_larger_networks() {
+    let state = tempfile::tempdir().unwrap();
+    let served = Served::start(&["--max-processes", "4"], state.path());
+    let mut c = Client::connect(&served.url, None).await;
+    c.clear("five", false).await;
+    for i in 0..5 {
+        c.add_node("five", &format!("r{i}"), "core/Repeat").await;
+    }
+    c.send("network", "start", json!({"graph": "five"})).await;
+    let error = c.expect("network", "error").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("cannot start 5 processes"), "{message}");
+    assert!(message.contains("at most 4"), "{message}");
+    assert!(message.contains("--max-processes"), "{message}");
+
+    // The graph is kept: one node fewer, and it runs.
+    c.edit("removenode", json!({"id": "r4", "graph": "five"}))
+        .await;
+    c.send("network", "start", json!({"graph": "five"})).await;
+    c.until_stopped("five").await;
+    assert_eq!(run_small(&mut c, "small", "fits").await, ["fits"]);
+}

@@ -77,6 +77,12 @@ pub struct Args {
     #[arg(long, global = true, value_name = "PATH")]
     pub allow_exec: Vec<PathBuf>,
 
+    /// Run at most N processes at once, over every network (one thread each). Without it,
+    /// as many as the system has room for: a network that would pass the limit does not
+    /// start, with an error naming both numbers.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_processes: Option<usize>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -166,9 +172,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &registry,
         AllowList::allowing(args.allow_exec.iter().cloned()),
     );
+    let max_processes = args.max_processes;
     match args.command {
-        None => serve::serve(ServeArgs::default(), registry),
-        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry),
+        None => serve::serve(ServeArgs::default(), registry, max_processes),
+        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, max_processes),
         Some(Command::Run {
             graph: path,
             capacity,
@@ -177,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             validate(&graph, &registry, &path)?;
             let config = NetworkConfig {
                 default_capacity: capacity.max(1),
+                max_processes,
                 ..NetworkConfig::default()
             };
             run_graph(&graph, &registry, config)

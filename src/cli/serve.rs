@@ -102,7 +102,11 @@ impl Default for ServeArgs {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub fn serve(args: ServeArgs, registry: Arc<Registry>) -> anyhow::Result<ExitCode> {
+pub fn serve(
+    args: ServeArgs,
+    registry: Arc<Registry>,
+    max_processes: Option<usize>,
+) -> anyhow::Result<ExitCode> {
     let secrets = secrets(&args)?;
     let full_secret = args.secret.first().cloned();
     let id = match &args.id {
@@ -116,7 +120,10 @@ pub fn serve(args: ServeArgs, registry: Arc<Registry>) -> anyhow::Result<ExitCod
         secrets,
         main_file: args.graph.clone(),
         autosave: args.autosave,
-        ..RuntimeConfig::default()
+        network: crate::engine::NetworkConfig {
+            max_processes,
+            ..Default::default()
+        },
     };
     let runtime = Runtime::new(config, registry);
     {

@@ -16,6 +16,9 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The network has more processes than the runtime has room for at once.
+    #[error(transparent)]
+    TooManyProcesses(#[from] crate::threads::Refused),
     /// The operating system refused a thread for a process.
     #[error("process '{node}': cannot start a thread: {source}")]
     Spawn {

@@ -53,6 +53,9 @@ pub enum LiveEditError {
         /// Why.
         message: String,
     },
+    /// The runtime has no room for another process.
+    #[error(transparent)]
+    TooManyProcesses(#[from] crate::threads::Refused),
 }
 
 /// Edits posted to an outport of a running process.
@@ -145,11 +148,13 @@ impl Network {
     ///
     /// # Errors
     ///
-    /// [`LiveEditError::ProcessExists`] or [`LiveEditError::Instantiate`].
+    /// [`LiveEditError::ProcessExists`], [`LiveEditError::Instantiate`], or
+    /// [`LiveEditError::TooManyProcesses`] when the runtime has no room for another process.
     pub fn add_process(&mut self, node: &Node, registry: &Registry) -> Result<(), LiveEditError> {
         if self.wiring.specs.contains_key(&node.id) {
             return Err(LiveEditError::ProcessExists(node.id.clone()));
         }
+        let permit = crate::threads::admit_one(self.config.max_processes)?;
         let plan = super::build::plan_node(node, None, registry).map_err(|e| {
             LiveEditError::Instantiate {
                 node: node.id.clone(),
@@ -157,7 +162,7 @@ impl Network {
             }
         })?;
         let starts_now = plan.spec.inports.is_empty();
-        let process = self.prepare(plan);
+        let process = self.prepare(plan, permit);
         if starts_now {
             self.launch(process)
         } else {
@@ -354,7 +359,7 @@ impl Network {
     fn launch(&mut self, process: Process) -> Result<(), LiveEditError> {
         let node = process.node().to_string();
         self.running.fetch_add(1, Ordering::SeqCst);
-        super::threads::spawn(Box::new(move || process.run())).map_err(|error| {
+        process.start().map_err(|error| {
             self.running.fetch_sub(1, Ordering::SeqCst);
             LiveEditError::Instantiate {
                 node,
@@ -379,13 +384,16 @@ pub(crate) fn deliver(tx: &Sender<Packet>, packets: Vec<Packet>) {
             Err(TrySendError::Full(packet)) => {
                 let tx = tx.clone();
                 let rest: Vec<Packet> = std::iter::once(packet).chain(packets).collect();
-                std::thread::spawn(move || {
+                let spawned = crate::threads::spawn("flowd-deliver", move || {
                     for packet in rest {
                         if tx.send(packet).is_err() {
                             return;
                         }
                     }
                 });
+                if let Err(error) = spawned {
+                    tracing::error!("a live edit's packets are lost: {error}");
+                }
                 return;
             }
         }

@@ -36,7 +36,6 @@ mod external;
 mod live;
 mod network;
 mod process;
-mod threads;
 
 pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};

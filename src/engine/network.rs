@@ -18,6 +18,7 @@ use super::process::{InQueue, NodePlan, Process};
 use crate::component::Registry;
 use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
+use crate::threads::Permit;
 
 /// How a network is built. The defaults suit most graphs.
 #[derive(Debug, Clone)]
@@ -40,6 +41,10 @@ pub struct NetworkConfig {
     /// With `watch_edges`: watch only the edges this selection covers ([`EdgeId::covers`];
     /// an empty selection covers all), and report no IIPs. Default `None`: every edge.
     pub watch_only: Option<Vec<EdgeId>>,
+    /// The most processes this program may run at once, over every network (default `None`:
+    /// as many as the system has room for; see [`crate::threads`]). A network that would pass
+    /// it, or the system's limit, does not start.
+    pub max_processes: Option<usize>,
 }
 
 impl NetworkConfig {
@@ -62,6 +67,7 @@ impl Default for NetworkConfig {
             event_capacity: 4096,
             watch_edges: false,
             watch_only: None,
+            max_processes: None,
         }
     }
 }
@@ -104,8 +110,9 @@ impl Network {
     ///
     /// # Errors
     ///
-    /// [`Error::Graph`] if the graph is invalid, [`Error::Instantiate`] if a component cannot
-    /// be created for a process; nothing runs in either case.
+    /// [`Error::Graph`] if the graph is invalid, [`Error::TooManyProcesses`] if the runtime
+    /// has no room for its processes, [`Error::Instantiate`] if a component cannot be created
+    /// for a process; nothing runs in any of these cases.
     pub fn start(
         graph: &Graph,
         registry: &Registry,
@@ -128,6 +135,9 @@ impl Network {
             max_batch: config.max_batch.max(1),
             ..config
         };
+        // Before any component is instantiated: a network too large for the runtime costs
+        // nothing.
+        let permits = crate::threads::admit(graph.nodes.len(), config.max_processes)?;
         let (trigger, signal) = stop_signal();
         let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
         let mut plans = Vec::with_capacity(graph.nodes.len());
@@ -267,12 +277,16 @@ impl Network {
                 None,
             );
         }
-        let processes: Vec<Process> = plans.into_iter().map(|p| network.prepare(p)).collect();
+        let processes: Vec<Process> = plans
+            .into_iter()
+            .zip(permits)
+            .map(|(plan, permit)| network.prepare(plan, permit))
+            .collect();
         // Counted before any starts, so that an early finisher cannot end the network.
         network.running.store(processes.len(), Ordering::SeqCst);
         for process in processes {
             let node = process.node().to_string();
-            super::threads::spawn(Box::new(move || process.run())).map_err(|source| {
+            process.start().map_err(|source| {
                 network.stop();
                 Error::Spawn { node, source }
             })?;
@@ -282,7 +296,7 @@ impl Network {
 
     /// Creates the queues and mailboxes a process needs to be edited live (every declared
     /// port gets one), registers them, and makes the process, ready to run.
-    pub(super) fn prepare(&mut self, mut plan: NodePlan) -> Process {
+    pub(super) fn prepare(&mut self, mut plan: NodePlan, permit: Permit) -> Process {
         let batch = self
             .config
             .default_capacity
@@ -342,6 +356,7 @@ impl Network {
         self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
         Process::new(
             plan,
+            permit,
             &signal,
             &self.events_tx,
             &self.running,

@@ -10,6 +10,7 @@ use super::edge::{Incoming, Packet, StopSignal, StopTrigger};
 use super::events::{Event, EventSender};
 use crate::component::{Component, ComponentSpec};
 use crate::ip::Ip;
+use crate::threads::Permit;
 
 /// What the network builder prepared for one process: its component, inport queues and
 /// outport connections.
@@ -41,11 +42,13 @@ pub(super) struct Process {
     running: Arc<AtomicUsize>,
     stop: Arc<StopTrigger>,
     started: Instant,
+    permit: Permit,
 }
 
 impl Process {
     pub(super) fn new(
         plan: NodePlan,
+        permit: Permit,
         signal: &StopSignal,
         events: &EventSender,
         running: &Arc<AtomicUsize>,
@@ -92,7 +95,18 @@ impl Process {
             running: running.clone(),
             stop: stop.clone(),
             started,
+            permit,
         }
+    }
+
+    /// Starts the process on the thread its permit set aside, or a new one.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error if it refuses a new thread.
+    pub(super) fn start(mut self) -> std::io::Result<()> {
+        let thread = self.permit.take_thread();
+        thread.start(Box::new(move || self.run()))
     }
 
     /// The process id.
@@ -116,6 +130,7 @@ impl Process {
             running,
             stop,
             started,
+            permit,
         } = self;
         tracing::debug!(node = %node, "process started");
         // Declared first so that it is dropped last, after everything below, even on a panic
@@ -127,6 +142,7 @@ impl Process {
             running,
             stop,
             started,
+            _permit: permit,
         };
         let fail = |message: String| {
             tracing::debug!(node = %node, "process error: {message}");
@@ -184,6 +200,8 @@ struct Ended {
     running: Arc<AtomicUsize>,
     stop: Arc<StopTrigger>,
     started: Instant,
+    /// Given back after the process is counted out (fields drop after `drop` runs).
+    _permit: Permit,
 }
 
 impl Drop for Ended {

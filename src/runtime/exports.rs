@@ -35,27 +35,35 @@ pub(crate) struct Exports {
 
 impl Exports {
     /// Takes `graph`'s exported ports from `network` and starts their threads.
+    ///
+    /// # Errors
+    ///
+    /// When a thread cannot start (the threads that did start end with the network).
     pub(crate) fn start(
         runtime: &Weak<Mutex<Runtime>>,
         graph_id: &str,
         graph: &Graph,
         network: &mut Network,
-    ) -> Exports {
+    ) -> Result<Exports, String> {
+        let failed = |kind: &str, name: &str, error: std::io::Error| {
+            format!("cannot serve exported {kind} '{name}': {error}")
+        };
         let mut exports = Exports::default();
         for export in &graph.inports {
             if let Some(port) = network.take_inport(&export.name) {
-                let feeder = spawn_feeder(port);
+                let feeder = spawn_feeder(port).map_err(|e| failed("inport", &export.name, e))?;
                 exports.inports.insert(export.name.clone(), feeder);
             }
         }
         for export in &graph.outports {
             if let Some(port) = network.take_outport(&export.name) {
                 let name = Arc::new(Mutex::new(Some(export.name.clone())));
-                spawn_reader(runtime.clone(), graph_id.to_string(), name.clone(), port);
+                spawn_reader(runtime.clone(), graph_id.to_string(), name.clone(), port)
+                    .map_err(|e| failed("outport", &export.name, e))?;
                 exports.outports.insert(export.name.clone(), name);
             }
         }
-        exports
+        Ok(exports)
     }
 
     /// Queues `ip` for the exported inport `port`.
@@ -113,17 +121,17 @@ fn lock(name: &ReportedName) -> std::sync::MutexGuard<'_, Option<String>> {
 
 /// Runs a thread that moves packets from the runtime into an exported inport. What has queued
 /// up meanwhile goes over as one batch.
-fn spawn_feeder(mut port: GraphInport) -> Sender<Ip> {
+fn spawn_feeder(mut port: GraphInport) -> std::io::Result<Sender<Ip>> {
     let (tx, rx) = crossbeam_channel::bounded::<Ip>(INPORT_QUEUE);
-    std::thread::spawn(move || {
+    crate::threads::spawn("flowd-feeder", move || {
         while let Ok(first) = rx.recv() {
             let waiting = std::iter::once(first).chain(rx.try_iter().take(INPORT_QUEUE));
             if port.send_batch(waiting).is_err() {
                 break;
             }
         }
-    });
-    tx
+    })?;
+    Ok(tx)
 }
 
 /// Runs a thread that sends what leaves an exported outport to the clients as `runtime:packet`
@@ -133,8 +141,8 @@ fn spawn_reader(
     graph: String,
     name: ReportedName,
     mut out: GraphOutport,
-) {
-    std::thread::spawn(move || {
+) -> std::io::Result<()> {
+    crate::threads::spawn("flowd-reader", move || {
         while let Some(ip) = out.recv() {
             let Some(runtime) = runtime.upgrade() else {
                 return;
@@ -157,5 +165,6 @@ fn spawn_reader(
             );
             runtime.clients.broadcast(&message, None);
         }
-    });
+    })?;
+    Ok(())
 }

@@ -356,7 +356,7 @@ fn graph_id(graph: &Graph, path: &Path) -> String {
 }
 
 fn spawn_autosave(runtime: Weak<Mutex<Runtime>>) {
-    std::thread::spawn(move || {
+    let spawned = crate::threads::spawn("flowd-autosave", move || {
         loop {
             std::thread::sleep(AUTOSAVE_INTERVAL);
             let Some(runtime) = runtime.upgrade() else {
@@ -365,4 +365,7 @@ fn spawn_autosave(runtime: Weak<Mutex<Runtime>>) {
             Runtime::lock(&runtime).autosave();
         }
     });
+    if let Err(error) = spawned {
+        tracing::error!("autosave is off: {error}");
+    }
 }

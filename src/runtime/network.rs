@@ -79,14 +79,16 @@ impl Live {
         graph: &Graph,
         generation: u64,
         watch_only: Option<Vec<EdgeId>>,
-    ) -> Result<Live, crate::engine::Error> {
+    ) -> Result<Live, String> {
         let config = crate::engine::NetworkConfig {
             watch_only: watch_only.clone(),
             ..runtime.network_config()
         };
-        let mut network = Network::start(graph, &runtime.registry, config)?;
+        let mut network =
+            Network::start(graph, &runtime.registry, config).map_err(|e| e.to_string())?;
         let events = network.events().clone();
-        let exports = Exports::start(&runtime.this, graph_id, graph, &mut network);
+        // Dropping the network on an error stops it.
+        let exports = Exports::start(&runtime.this, graph_id, graph, &mut network)?;
         // A node that is not a process of the network was expanded: it is a subgraph.
         let names = ProcessNames::new(
             graph
@@ -105,7 +107,8 @@ impl Live {
             graph_id.to_string(),
             generation,
             events.clone(),
-        );
+        )
+        .map_err(|e| format!("cannot report the network's events: {e}"))?;
         Ok(Live {
             network,
             events,
@@ -141,8 +144,8 @@ fn spawn_reporter(
     graph: String,
     generation: u64,
     events: Receiver<Event>,
-) {
-    std::thread::spawn(move || {
+) -> std::io::Result<()> {
+    crate::threads::spawn("flowd-reporter", move || {
         loop {
             // Wait without taking: the event is taken under the lock, in order.
             let mut select = Select::new();
@@ -156,7 +159,8 @@ fn spawn_reporter(
                 return;
             }
         }
-    });
+    })?;
+    Ok(())
 }
 
 impl Runtime {

@@ -125,29 +125,23 @@ impl Child {
         let spawned = [
             {
                 let (wire, events) = (wire.clone(), events_tx.clone());
-                std::thread::Builder::new()
-                    .name(name("stdin"))
-                    .spawn(move || write_stdin(stdin, &wire, &stdin_rx, &events))
+                crate::threads::spawn(&name("stdin"), move || {
+                    write_stdin(stdin, &wire, &stdin_rx, &events)
+                })
             },
             {
                 let (wire, events) = (wire.clone(), events_tx.clone());
-                std::thread::Builder::new()
-                    .name(name("stdout"))
-                    .spawn(move || read_stdout(stdout, &wire, &events))
+                crate::threads::spawn(&name("stdout"), move || read_stdout(stdout, &wire, &events))
             },
             {
                 let events = events_tx.clone();
-                std::thread::Builder::new()
-                    .name(name("stderr"))
-                    .spawn(move || read_stderr(stderr, &events))
+                crate::threads::spawn(&name("stderr"), move || read_stderr(stderr, &events))
             },
-            std::thread::Builder::new()
-                .name(name("wait"))
-                .spawn(move || {
-                    if let Ok(status) = child.wait() {
-                        let _ = events_tx.send(ChildEvent::Exited(status));
-                    }
-                }),
+            crate::threads::spawn(&name("wait"), move || {
+                if let Ok(status) = child.wait() {
+                    let _ = events_tx.send(ChildEvent::Exited(status));
+                }
+            }),
         ];
         let child = Child {
             pid,
