@@ -142,6 +142,57 @@ fn broken_libraries_are_refused_with_the_cause() {
 }
 
 #[test]
+fn a_library_declaring_a_port_twice_is_refused_with_the_file_and_the_port() {
+    let registry = Registry::new();
+    let (_dir, path) = broken("PORT_TWICE");
+    let error = dylib::load(&path, &allow(&[&path]), &registry).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("inport 'IN' is declared twice"),
+        "{message}"
+    );
+    assert!(registry.is_empty());
+}
+
+#[test]
+fn a_library_cannot_take_a_core_name_or_another_librarys_name() {
+    let registry = Registry::with_core();
+    let core_count = registry.spec("core/Count").unwrap();
+    let (_dir, path) = broken("CORE_NAME");
+    let error = dylib::load(&path, &allow(&[&path]), &registry).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("claims the name 'core/Count', which is reserved"),
+        "{message}"
+    );
+    assert_eq!(registry.spec("core/Count").unwrap(), core_count);
+    assert_eq!(
+        registry.origin("core/Count"),
+        Some(flowd::component::Origin::Builtin)
+    );
+
+    // The same library from a second file: the first keeps the name.
+    let (_first_dir, first) = broken("FAILS");
+    let (_second_dir, second) = broken("FAILS");
+    dylib::load(&first, &allow(&[&first]), &registry).unwrap();
+    let error = dylib::load(&second, &allow(&[&second]), &registry).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "claims the name 'test/Fails', which {} registered already",
+            first.display()
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        registry.origin("test/Fails"),
+        Some(flowd::component::Origin::File(first.clone()))
+    );
+}
+
+#[test]
 fn a_failing_native_process_reports_its_message_and_the_rest_goes_on() {
     let registry = Registry::with_core();
     let (_dir, path) = broken("FAILS");

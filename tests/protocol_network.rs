@@ -749,6 +749,36 @@ async fn a_subgraph_source_that_does_not_validate_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subgraph_cannot_take_a_core_name() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let code = json!({"processes": {"a": {"component": "core/Drop"}}}).to_string();
+    for (name, library, expected) in [
+        ("Repeat", "core", "'core/Repeat', which is reserved"),
+        ("CORE/Count", "x", "'CORE/Count', which is reserved"),
+        (
+            "Exec",
+            "core",
+            "'core/Exec', which is reserved for flowd's core components",
+        ),
+    ] {
+        let answer = c
+            .ask(
+                "component",
+                "source",
+                json!({"name": name, "library": library, "language": "json", "code": code}),
+            )
+            .await;
+        assert_eq!(answer["command"], "error", "{answer}");
+        let message = answer["payload"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    let registry = Runtime::lock(&server.runtime).registry().clone();
+    assert!(!registry.spec("core/Repeat").unwrap().subgraph);
+    assert!(registry.spec("CORE/Count").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getsource_serves_graphs_by_id_and_by_namespace() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;

@@ -93,3 +93,48 @@ fn a_watched_directory_picks_up_new_changed_and_removed_files() {
         registry.spec("hostile/Print").is_none()
     });
 }
+
+#[test]
+fn a_watched_file_claiming_a_core_name_never_replaces_or_removes_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = WasmHost::new(WasmConfig {
+        cache_dir: Some(common::wasm::cache_dir()),
+        ..WasmConfig::default()
+    })
+    .expect("host");
+    let registry = Arc::new(Registry::with_core());
+    let core_count = registry.spec("core/Count").expect("core/Count");
+    let (_watcher, _) = ComponentDir::watch(
+        host,
+        registry.clone(),
+        dir.path(),
+        Duration::from_millis(50),
+    )
+    .expect("watches");
+
+    // Two files with one name: the first keeps it; when it goes, the second takes it.
+    let first = dir.path().join("first.wasm");
+    std::fs::copy(hostile_dir().join("hostile_print.wasm"), &first).expect("copied");
+    eventually("the first file is registered", || {
+        registry.spec("hostile/Print").is_some()
+    });
+    let second = dir.path().join("second.wasm");
+    std::fs::copy(hostile_dir().join("hostile_print.wasm"), &second).expect("copied");
+    let fake = dir.path().join("count.wasm");
+    std::fs::copy(hostile_dir().join("hostile_core_name.wasm"), &fake).expect("copied");
+    // Give the watcher a few scans to (wrongly) pick them up.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(registry.spec("core/Count"), Some(core_count.clone()));
+    assert_eq!(
+        registry.origin("hostile/Print"),
+        Some(flowd::component::Origin::File(first.clone()))
+    );
+
+    std::fs::remove_file(&fake).expect("removed");
+    std::fs::remove_file(&first).expect("removed");
+    eventually("the second file takes the name the first gave up", || {
+        registry.origin("hostile/Print") == Some(flowd::component::Origin::File(second.clone()))
+    });
+    // Removing the impostor did not unregister the real core/Count.
+    assert_eq!(registry.spec("core/Count"), Some(core_count));
+}

@@ -85,6 +85,22 @@ fn a_panic_is_a_trap_with_the_panic_message() {
 }
 
 #[test]
+fn a_failure_above_a_long_stack_trace_keeps_its_cause() {
+    let registry = registry_with(&host(&[]), &[&hostile_dir()]);
+    let outcome = run(
+        &registry,
+        &hostile_graph("hostile/Panic", json!("traceback")),
+    );
+    let error = guest_error(&outcome);
+    assert!(error.starts_with("trapped"), "{error}");
+    assert!(
+        error.contains("Error: hostile/Panic: the real cause, above its stack trace"),
+        "{error}"
+    );
+    assert!(error.contains("at frame5 (guest.js:15:5)"), "{error}");
+}
+
+#[test]
 fn an_unreachable_instruction_is_a_trap() {
     let registry = registry_with(&host(&[]), &[&hostile_dir()]);
     let outcome = run(&registry, &hostile_graph("hostile/Trap", json!("go")));
@@ -210,6 +226,75 @@ fn stdout_and_stderr_become_output_of_the_process() {
         .filter(|l| l.contains("printed"))
         .count();
     assert_eq!(printed, 2, "{:?}", outcome.output);
+}
+
+#[test]
+fn the_wall_clock_reads_the_epoch_without_a_grant_and_the_time_with_one() {
+    let mut graph = Graph::new("clock");
+    graph.add_node("guest", "hostile/Clock");
+    let seen = |grants: &[(&str, Grants)]| {
+        let registry = registry_with(&host(grants), &[&hostile_dir()]);
+        let outcome = run(&registry, &graph);
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        let line = outcome
+            .output
+            .iter()
+            .find_map(|l| l.strip_prefix("wall clock: "))
+            .unwrap_or_else(|| panic!("no clock line in {:?}", outcome.output))
+            .to_string();
+        line.parse::<u64>().expect("seconds")
+    };
+    assert_eq!(seen(&[]), 0, "the guest read the host's wall clock");
+
+    let granted = Grants {
+        wall_clock: Some(true),
+        ..Grants::default()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let seconds = seen(&[("hostile/Clock", granted)]);
+    assert!(seconds.abs_diff(now) < 3600, "{seconds} is not about {now}");
+}
+
+#[test]
+fn a_guest_cannot_take_a_core_name_and_a_later_file_never_shadows_an_earlier_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = dir.path().join("a_fake_count.wasm");
+    std::fs::copy(hostile_dir().join("hostile_core_name.wasm"), &fake).expect("copied");
+    // The same component twice: the first file (in name order) keeps its name.
+    let first = dir.path().join("b_print.wasm");
+    let second = dir.path().join("c_print.wasm");
+    for file in [&first, &second] {
+        std::fs::copy(hostile_dir().join("hostile_print.wasm"), file).expect("copied");
+    }
+    let registry = std::sync::Arc::new(Registry::with_core());
+    let core_count = registry.spec("core/Count").expect("core/Count");
+    let report =
+        flowd::component::wasm::ComponentDir::load_once(host(&[]), registry.clone(), dir.path())
+            .expect("readable");
+    assert_eq!(report.loaded, vec!["hostile/Print"]);
+    let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0].contains(&fake.display().to_string())
+            && failed[0].contains("claims the name 'core/Count', which is reserved"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].contains(&second.display().to_string())
+            && failed[1].contains(&format!(
+                "claims the name 'hostile/Print', which {} registered already",
+                first.display()
+            )),
+        "{failed:?}"
+    );
+    assert_eq!(registry.spec("core/Count"), Some(core_count));
+    assert_eq!(
+        registry.origin("hostile/Print"),
+        Some(flowd::component::Origin::File(first))
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ pub struct Args {
     /// A JSON policy granting WebAssembly components more than the sandbox's defaults:
     /// `{"components": {"lib/Name": GRANTS}, "nodes": {"node-id": GRANTS}}`, where GRANTS is
     /// `{"memory_mib": 128, "cpu_ms": 10000, "dirs": [{"host": "/data", "write": false}],
-    /// "env": ["LANG"]}`.
+    /// "env": ["LANG"], "wall_clock": true}`.
     #[arg(long, global = true, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

@@ -1,6 +1,16 @@
 //! The registry: every component the runtime can instantiate, by name.
+//!
+//! # Who may take a name
+//!
+//! Each component is registered with its [`Origin`]. Components compiled into flowd (and those
+//! an embedder registers in Rust) are trusted and may take any name. Everything else, a
+//! WebAssembly file, a shared object or a graph sent by a protocol client, may not take a name
+//! under `core/`, nor a name another origin holds: the first to claim a name keeps it until it
+//! is removed, and a later claim is refused with [`NameError`]. So a third-party file can
+//! neither replace a core component nor, by being deleted, unregister one.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use super::{Component, ComponentSpec, PortSpec};
@@ -22,12 +32,60 @@ pub struct NodeInfo<'a> {
     pub metadata: Option<&'a crate::graph::Object>,
 }
 
+/// Where a registered component comes from: who may replace or remove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into flowd: the core components, and components an embedder registers in
+    /// Rust. Trusted: may take any name.
+    Builtin,
+    /// Loaded from this file: a WebAssembly component or a shared object.
+    File(PathBuf),
+    /// A graph registered as a component (a subgraph), e.g. by a protocol client.
+    Graph,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Builtin => f.write_str("a component built into flowd"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Graph => f.write_str("a graph registered as a component"),
+        }
+    }
+}
+
+/// Why a component was not registered under the name it claimed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Names under `core/` belong to flowd's own components.
+    #[error("claims the name '{name}', which is reserved for flowd's core components")]
+    Reserved {
+        /// The name claimed.
+        name: String,
+    },
+    /// Another origin holds the name.
+    #[error("claims the name '{name}', which {owner} registered already")]
+    Taken {
+        /// The name claimed.
+        name: String,
+        /// Who holds it.
+        owner: Origin,
+    },
+}
+
+/// Whether `name` is reserved for flowd's own components (`core/...`, in any case).
+pub fn is_reserved(name: &str) -> bool {
+    name.get(..5)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("core/"))
+}
+
 #[derive(Clone)]
 struct Entry {
     spec: ComponentSpec,
     factory: ComponentFactory,
     /// For a graph used as a component: the graph, expanded into its parent when it runs.
     graph: Option<Arc<Graph>>,
+    origin: Origin,
 }
 
 /// Every registered component, by full name (`library/Name`).
@@ -54,17 +112,57 @@ impl Registry {
         registry
     }
 
-    /// Adds a component, replacing any of the same name.
+    /// Adds a component compiled into the program ([`Origin::Builtin`]), replacing any of the
+    /// same name.
     pub fn register(&self, spec: ComponentSpec, factory: ComponentFactory) {
+        let entry = Entry {
+            spec,
+            factory,
+            graph: None,
+            origin: Origin::Builtin,
+        };
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.insert(
-            spec.name.clone(),
-            Entry {
-                spec,
-                factory,
-                graph: None,
-            },
-        );
+        entries.insert(entry.spec.name.clone(), entry);
+    }
+
+    /// Adds a component from `origin`, replacing one of the same name only if the same origin
+    /// registered it (a file loaded again).
+    ///
+    /// # Errors
+    ///
+    /// [`NameError`] if the name is reserved or another origin holds it; nothing changes then.
+    pub fn register_from(
+        &self,
+        spec: ComponentSpec,
+        factory: ComponentFactory,
+        origin: Origin,
+    ) -> Result<(), NameError> {
+        self.claim(Entry {
+            spec,
+            factory,
+            graph: None,
+            origin,
+        })
+    }
+
+    fn claim(&self, entry: Entry) -> Result<(), NameError> {
+        let name = entry.spec.name.clone();
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entry.origin != Origin::Builtin {
+            if is_reserved(&name) {
+                return Err(NameError::Reserved { name });
+            }
+            if let Some(held) = entries.get(&name)
+                && held.origin != entry.origin
+            {
+                return Err(NameError::Taken {
+                    name,
+                    owner: held.origin.clone(),
+                });
+            }
+        }
+        entries.insert(name, entry);
+        Ok(())
     }
 
     /// Registers `graph` as the component `name` (a subgraph): its exported ports are the
@@ -72,7 +170,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// The graph is invalid against this registry, or contains itself.
+    /// The name is reserved or held by a component that is not a graph ([`NameError`]), or
+    /// the graph is invalid against this registry, or contains itself.
     pub fn register_graph(&self, name: &str, graph: Graph) -> Result<ComponentSpec, String> {
         let graph = Arc::new(graph);
         let lookup = |component: &str| {
@@ -124,15 +223,13 @@ impl Registry {
         let factory: ComponentFactory = Arc::new(|_: &NodeInfo<'_>| {
             Err("a subgraph runs expanded into its parent network, not as one process".into())
         });
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.insert(
-            name.to_string(),
-            Entry {
-                spec: spec.clone(),
-                factory,
-                graph: Some(graph),
-            },
-        );
+        self.claim(Entry {
+            spec: spec.clone(),
+            factory,
+            graph: Some(graph),
+            origin: Origin::Graph,
+        })
+        .map_err(|e| e.to_string())?;
         Ok(spec)
     }
 
@@ -141,10 +238,19 @@ impl Registry {
         self.entry(name).and_then(|e| e.graph)
     }
 
-    /// Removes a component; returns whether it was there.
-    pub fn unregister(&self, name: &str) -> bool {
+    /// Removes the component `name` if `origin` registered it; returns whether it did.
+    pub fn unregister_from(&self, name: &str, origin: &Origin) -> bool {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.remove(name).is_some()
+        if entries.get(name).is_some_and(|e| e.origin == *origin) {
+            entries.remove(name);
+            return true;
+        }
+        false
+    }
+
+    /// Where the component `name` comes from, if it is registered.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        self.entry(name).map(|e| e.origin)
     }
 
     /// The spec of the named component.

@@ -72,6 +72,27 @@ impl ComponentSpec {
         self
     }
 
+    /// Checks that every port has a name and no name is declared twice in one direction
+    /// (ignoring case, as port lookups do).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the first port at fault.
+    pub fn check_ports(&self) -> Result<(), String> {
+        for (ports, direction) in [(&self.inports, "inport"), (&self.outports, "outport")] {
+            let mut seen = std::collections::HashSet::new();
+            for port in ports {
+                if port.name.is_empty() {
+                    return Err(format!("an {direction} has an empty name"));
+                }
+                if !seen.insert(port.name.to_lowercase()) {
+                    return Err(format!("{direction} '{}' is declared twice", port.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The inport called `name` (exact match first, then ignoring case).
     pub fn find_inport(&self, name: &str) -> Option<&PortSpec> {
         find_port(&self.inports, name)

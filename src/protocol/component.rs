@@ -142,13 +142,6 @@ fn set_source(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     } else {
         format!("{library}/{name}")
     };
-    if let Some(existing) = runtime.registry().spec(&full_name)
-        && !existing.subgraph
-    {
-        return Err(format!(
-            "{command}: '{full_name}' is a component already (not a graph); choose another name"
-        ));
-    }
     let mut graph = format
         .parse(code)
         .map_err(|e| format!("{command}: graph '{full_name}': {e}"))?;

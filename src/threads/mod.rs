@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// How long a reading of the limits is trusted: other things (WebAssembly instances, files,
 /// other programs' threads) take their share meanwhile, within the reserves of [`limits`].
-pub(crate) const CREDIT_LIFETIME: Duration = Duration::from_secs(1);
+pub(crate) const CREDIT_LIFETIME: Duration = Duration::from_millis(250);
 
 /// Processes admitted and not yet ended, over every network of this program.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);

@@ -26,6 +26,16 @@ const flowd_component *flowd_component_v1(void) { return &component; }
 static const flowd_component component = {
     FLOWD_ABI_VERSION, "test/Fails", "fails on its first packet", NULL, inports, 1, NULL, 0, fail_run};
 const flowd_component *flowd_component_v1(void) { return &component; }
+#elif defined(PORT_TWICE)
+static const flowd_port twice[] = {{"in", "all", "", 0, 0}, {"IN", "all", "", 0, 0}};
+static const flowd_component component = {
+    FLOWD_ABI_VERSION, "test/Twice", "declares its inport twice", NULL, twice, 2, NULL, 0, fail_run};
+const flowd_component *flowd_component_v1(void) { return &component; }
+#elif defined(CORE_NAME)
+static const flowd_component component = {
+    FLOWD_ABI_VERSION, "core/Count", "claims a core component's name", NULL, inports, 1, NULL, 0,
+    fail_run};
+const flowd_component *flowd_component_v1(void) { return &component; }
 #else
 /* NO_ENTRY: a shared object that is not a flowd component. */
 int not_a_component(void) { return 42; }

@@ -14,7 +14,9 @@ mod ffi;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{AllowList, Component, ComponentFactory, ComponentSpec, NodeInfo, PortSpec, Registry};
+use super::{
+    AllowList, Component, ComponentFactory, ComponentSpec, NodeInfo, Origin, PortSpec, Registry,
+};
 use crate::engine::{ProcessContext, ProcessError};
 use ffi::{ABI_VERSION, ENTRY, HOST_API, HostProcess, RawComponent, RawPort, c_str};
 
@@ -68,6 +70,14 @@ pub enum DylibError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// The component claims a name it may not take (reserved, or another's).
+    #[error("{}: {problem}", path.display())]
+    Name {
+        /// The file.
+        path: PathBuf,
+        /// Which name, and who holds it.
+        problem: crate::component::NameError,
     },
 }
 
@@ -162,7 +172,12 @@ pub fn load(
             library: library.clone(),
         }) as Box<dyn Component>)
     });
-    registry.register(spec.clone(), factory);
+    registry
+        .register_from(spec.clone(), factory, Origin::File(path.to_path_buf()))
+        .map_err(|problem| DylibError::Name {
+            path: path.to_path_buf(),
+            problem,
+        })?;
     tracing::info!(
         "loaded native component {} from {}",
         spec.name,
@@ -184,6 +199,7 @@ fn describe(raw: &RawComponent) -> Result<ComponentSpec, String> {
     }
     spec.inports = ports(raw.inports, raw.inport_count, "inports")?;
     spec.outports = ports(raw.outports, raw.outport_count, "outports")?;
+    spec.check_ports()?;
     Ok(spec)
 }
 

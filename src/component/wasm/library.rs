@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::{LoadError, WasmHost};
-use crate::component::Registry;
+use crate::component::{Origin, Registry};
 
 /// What loading a directory did.
 #[derive(Debug, Default)]
@@ -25,10 +25,25 @@ pub struct ComponentDir {
     done: Arc<AtomicBool>,
 }
 
-/// What is known of one file: when it last changed, and what it registered.
+/// What is known of one file: when it last changed, what it registered, and the name it was
+/// refused (it is loaded again once that name is free).
 struct Seen {
     stamp: (SystemTime, u64),
     name: Option<String>,
+    refused: Option<String>,
+}
+
+/// A stamp no file has: the file is loaded again at the next scan.
+const NOT_SEEN: (SystemTime, u64) = (SystemTime::UNIX_EPOCH, u64::MAX);
+
+impl Seen {
+    fn keeping(name: Option<String>) -> Seen {
+        Seen {
+            stamp: NOT_SEEN,
+            name,
+            refused: None,
+        }
+    }
 }
 
 struct Scanner {
@@ -106,6 +121,7 @@ impl Drop for ComponentDir {
 
 impl Scanner {
     fn scan(&mut self) -> Result<LoadReport, String> {
+        self.retry_refused();
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| format!("component directory {}: {e}", self.dir.display()))?;
         let mut report = LoadReport::default();
@@ -128,26 +144,8 @@ impl Scanner {
                 continue;
             }
             let previous = self.seen.get(&path).and_then(|s| s.name.clone());
-            let name = match self.host.load(&path) {
-                Ok(loaded) => {
-                    let name = loaded.spec.name.clone();
-                    if let Some(old) = previous.as_ref().filter(|old| **old != name) {
-                        self.registry.unregister(old);
-                    }
-                    let spec = loaded.spec.clone();
-                    let factory = self.host.factory(Arc::new(loaded));
-                    self.registry.register(spec, factory);
-                    tracing::info!("registered {name} from {}", path.display());
-                    report.loaded.push(name.clone());
-                    Some(name)
-                }
-                Err(error) => {
-                    // A broken new version does not take the working one away.
-                    report.failed.push(error);
-                    previous
-                }
-            };
-            self.seen.insert(path, Seen { stamp, name });
+            let seen = self.load(&path, previous, &mut report);
+            self.seen.insert(path, Seen { stamp, ..seen });
         }
         let gone: Vec<PathBuf> = self
             .seen
@@ -159,11 +157,63 @@ impl Scanner {
             if let Some(Seen {
                 name: Some(name), ..
             }) = self.seen.remove(&path)
+                && self
+                    .registry
+                    .unregister_from(&name, &Origin::File(path.clone()))
             {
-                self.registry.unregister(&name);
                 tracing::info!("unregistered {name}: {} is gone", path.display());
             }
         }
         Ok(report)
+    }
+
+    /// Loads the file at `path` (which registered `previous` before) and registers it;
+    /// returns what to remember of it (its stamp is the caller's).
+    fn load(&self, path: &Path, previous: Option<String>, report: &mut LoadReport) -> Seen {
+        let origin = Origin::File(path.to_path_buf());
+        let loaded = match self.host.load(path) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                // A broken new version does not take the working one away.
+                report.failed.push(error);
+                return Seen::keeping(previous);
+            }
+        };
+        let name = loaded.spec.name.clone();
+        let spec = loaded.spec.clone();
+        let factory = self.host.factory(Arc::new(loaded));
+        if let Err(problem) = self.registry.register_from(spec, factory, origin.clone()) {
+            report.failed.push(LoadError::Name {
+                path: path.to_path_buf(),
+                problem,
+            });
+            return Seen {
+                refused: Some(name),
+                ..Seen::keeping(previous)
+            };
+        }
+        if let Some(old) = previous.filter(|old| *old != name) {
+            self.registry.unregister_from(&old, &origin);
+        }
+        tracing::info!("registered {name} from {}", path.display());
+        report.loaded.push(name.clone());
+        Seen {
+            name: Some(name),
+            ..Seen::keeping(None)
+        }
+    }
+
+    /// Files refused a name that is free now are loaded again at this scan.
+    fn retry_refused(&mut self) {
+        for seen in self.seen.values_mut() {
+            if seen
+                .refused
+                .as_ref()
+                .is_some_and(|name| self.registry.origin(name).is_none())
+            {
+                seen.stamp = NOT_SEEN;
+                seen.refused = None;
+            }
+        }
     }
 }

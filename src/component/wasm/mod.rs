@@ -93,6 +93,14 @@ pub enum LoadError {
         /// Why.
         message: String,
     },
+    /// The component claims a name it may not take (reserved, or another's).
+    #[error("{}: {problem}", path.display())]
+    Name {
+        /// The file.
+        path: PathBuf,
+        /// Which name, and who holds it.
+        problem: crate::component::NameError,
+    },
 }
 
 /// How the WebAssembly host is set up. The defaults suit most uses.
@@ -490,34 +498,23 @@ fn spec_from_info(info: ComponentInfo) -> Result<ComponentSpec, String> {
     } else {
         format!("wasm/{name}")
     };
-    let convert = |ports: Vec<bindings::flowd::component::types::PortInfo>,
-                   direction: &str|
-     -> Result<Vec<PortSpec>, String> {
-        let mut seen = std::collections::HashSet::new();
+    let convert = |ports: Vec<bindings::flowd::component::types::PortInfo>| -> Vec<PortSpec> {
         ports
             .into_iter()
-            .map(|p| {
-                if p.name.is_empty() || !seen.insert(p.name.to_lowercase()) {
-                    return Err(format!(
-                        "{direction} '{}' is empty or declared twice",
-                        p.name
-                    ));
-                }
-                Ok(PortSpec {
-                    name: p.name,
-                    datatype: if p.data_type.is_empty() {
-                        "all".into()
-                    } else {
-                        p.data_type
-                    },
-                    description: p.description,
-                    array: p.is_array,
-                    required: p.required,
-                })
+            .map(|p| PortSpec {
+                name: p.name,
+                datatype: if p.data_type.is_empty() {
+                    "all".into()
+                } else {
+                    p.data_type
+                },
+                description: p.description,
+                array: p.is_array,
+                required: p.required,
             })
             .collect()
     };
-    Ok(ComponentSpec {
+    let spec = ComponentSpec {
         name,
         description: info.description,
         icon: if info.icon.is_empty() {
@@ -526,7 +523,9 @@ fn spec_from_info(info: ComponentInfo) -> Result<ComponentSpec, String> {
             info.icon
         },
         subgraph: false,
-        inports: convert(info.inports, "inport")?,
-        outports: convert(info.outports, "outport")?,
-    })
+        inports: convert(info.inports),
+        outports: convert(info.outports),
+    };
+    spec.check_ports()?;
+    Ok(spec)
 }

@@ -1,6 +1,7 @@
 //! The sandbox of a guest: limits, grants, and what the guest's WASI sees.
 //!
-//! A guest gets nothing by default: no files, no network, no environment variables, standard
+//! A guest gets nothing by default: no files, no network, no environment variables, no wall
+//! clock (it reads the Unix epoch, 1970-01-01T00:00:00Z; the monotonic clock works), standard
 //! input closed, 64 MiB of memory, and at most 5 s of running without calling the host. Its
 //! standard output and standard error are captured line by line as output of its process.
 //! [`Grants`] add to this, per component or per node, from the operator's policy file or the
@@ -31,7 +32,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// ```json
 /// { "memory_mib": 128, "cpu_ms": 10000,
 ///   "dirs": [{"host": "/srv/data", "guest": "/data", "write": false}],
-///   "env": ["LANG", "MODE=fast"] }
+///   "env": ["LANG", "MODE=fast"], "wall_clock": true }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,10 @@ pub struct Grants {
     /// Environment variables: `NAME` passes the runtime's value, `NAME=value` sets one.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Whether the guest reads the host's wall clock (the date and time); without it, the
+    /// wall clock reads the Unix epoch.
+    #[serde(default)]
+    pub wall_clock: Option<bool>,
 }
 
 /// A host directory made visible to a guest.
@@ -69,6 +74,7 @@ impl Grants {
     pub fn merged(mut self, later: &Grants) -> Grants {
         self.memory_mib = later.memory_mib.or(self.memory_mib);
         self.cpu_ms = later.cpu_ms.or(self.cpu_ms);
+        self.wall_clock = later.wall_clock.or(self.wall_clock);
         self.dirs.extend(later.dirs.iter().cloned());
         self.env.extend(later.env.iter().cloned());
         self
@@ -110,6 +116,9 @@ impl Grants {
         for env in &self.env {
             parts.push(format!("env {}", env.split('=').next().unwrap_or(env)));
         }
+        if self.wall_clock == Some(true) {
+            parts.push("wall clock".into());
+        }
         if parts.is_empty() {
             "nothing beyond the defaults".into()
         } else {
@@ -125,6 +134,9 @@ impl Grants {
     ) -> Result<wasmtime_wasi::WasiCtx, String> {
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
         builder.stdout(stdout).stderr(stderr);
+        if self.wall_clock != Some(true) {
+            builder.wall_clock(EpochClock);
+        }
         for dir in &self.dirs {
             let perms = if dir.write {
                 wasmtime_wasi::FsPerms::ReadWrite
@@ -152,6 +164,20 @@ impl Grants {
             }
         }
         Ok(builder.build())
+    }
+}
+
+/// The wall clock of a guest not granted the real one: always the Unix epoch, so that the
+/// date and time of the host stay private and a guest cannot tell when it runs.
+struct EpochClock;
+
+impl wasmtime_wasi::HostWallClock for EpochClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
     }
 }
 
@@ -292,9 +318,20 @@ struct CaptureState {
     stream: &'static str,
     node: String,
     partial: Vec<u8>,
-    /// The last few lines, to explain a trap.
+    /// The last lines, to explain a trap: at most [`RECENT_LINES`], each cut to
+    /// [`RECENT_LINE_BYTES`].
     recent: std::collections::VecDeque<String>,
 }
+
+/// Lines of a stream kept to explain a trap. A JavaScript guest's error message sits above a
+/// stack trace of several lines; a Rust panic's above a `note:`.
+const RECENT_LINES: usize = 16;
+
+/// The longest line kept to explain a trap (the start of a longer one is kept).
+const RECENT_LINE_BYTES: usize = 512;
+
+/// At most this much of a stream's tail goes into an error message.
+const LAST_WORDS_BYTES: usize = 2048;
 
 /// A line longer than this is emitted in pieces, so a guest cannot grow host memory without
 /// bound by never ending a line.
@@ -338,18 +375,26 @@ impl OutputCapture {
         }
     }
 
-    /// The last two lines written, skipping hints such as Rust's `note: run with
-    /// RUST_BACKTRACE=1`: where a panic message is.
+    /// The tail of what was written, as one line (lines joined by ` | `): the last lines up
+    /// to [`LAST_WORDS_BYTES`], skipping blank ones and hints such as Rust's `note: run with
+    /// RUST_BACKTRACE=1`. A panic's message, or an exception's above its stack trace, is in
+    /// there.
     pub(crate) fn last_words(&self) -> Option<String> {
         let state = self.inner.lock().ok()?;
-        let lines: Vec<&str> = state
-            .recent
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty() && !l.starts_with("note: "))
-            .collect();
-        let start = lines.len().saturating_sub(2);
-        let words = lines[start..].join(" ");
+        let mut kept = Vec::new();
+        let mut size = 0;
+        for line in state.recent.iter().rev().map(|l| l.trim()) {
+            if line.is_empty() || line.starts_with("note: ") {
+                continue;
+            }
+            size += line.len() + 3;
+            if size > LAST_WORDS_BYTES && !kept.is_empty() {
+                break;
+            }
+            kept.push(line);
+        }
+        kept.reverse();
+        let words = kept.join(" | ");
         (!words.is_empty()).then_some(words)
     }
 }
@@ -363,10 +408,19 @@ impl CaptureState {
         if let Some(sink) = &self.sink {
             sink.line(text.clone());
         }
-        if self.recent.len() == 4 {
+        if self.recent.len() == RECENT_LINES {
             self.recent.pop_front();
         }
-        self.recent.push_back(text);
+        let mut kept = text;
+        if kept.len() > RECENT_LINE_BYTES {
+            let mut cut = RECENT_LINE_BYTES;
+            while !kept.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            kept.truncate(cut);
+            kept.push_str("...");
+        }
+        self.recent.push_back(kept);
     }
 }
 
@@ -479,5 +533,27 @@ mod tests {
     fn unknown_grant_fields_are_refused() {
         let parsed: Result<Grants, _> = serde_json::from_str(r#"{"memory": 5}"#);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn the_last_words_keep_the_tail_within_a_bound() {
+        let capture = OutputCapture::new(None, "node", "stderr");
+        capture.write(b"the cause\n");
+        for line in 0..4 {
+            capture.write(format!("  at frame {line}\n").as_bytes());
+        }
+        capture.write(b"note: a hint\n\n");
+        assert_eq!(
+            capture.last_words().as_deref(),
+            Some("the cause | at frame 0 | at frame 1 | at frame 2 | at frame 3")
+        );
+
+        for line in 0..100 {
+            capture.write(format!("{line}: {}\n", "x".repeat(5_000)).as_bytes());
+        }
+        let words = capture.last_words().expect("words");
+        assert!(words.len() <= LAST_WORDS_BYTES + 8, "{} bytes", words.len());
+        assert!(words.ends_with("..."), "the newest line is kept");
+        assert!(words.starts_with("9"), "{}", &words[..20]);
     }
 }
