@@ -103,7 +103,7 @@ fn an_iip_starts_a_process_added_while_running() {
         .add_process(&node("say", "core/Output"), &registry)
         .unwrap();
     network
-        .send_initial(&port("say", "in"), Ip::data("hello"))
+        .send_initial(&port("say", "in"), &serde_json::json!("hello"))
         .unwrap();
     expect_output(&network, "say", "hello");
     expect_end(&network, "say");

@@ -81,6 +81,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().requests_per_second)]
     pub max_requests_per_second: u32,
 
+    /// Packets shown to clients (`network:data`) per edge per second, after a burst of as
+    /// many; the rest are counted and not shown. 0 shows every packet.
+    #[arg(long, value_name = "N", default_value_t = crate::runtime::DEFAULT_DATA_RATE)]
+    pub data_rate: u32,
+
     /// The noflo-ui to point the printed URL at.
     #[arg(long, value_name = "URL", default_value = DEFAULT_UI)]
     pub ui: String,
@@ -122,6 +127,7 @@ pub fn serve(
         autosave: args.autosave,
         network: crate::engine::NetworkConfig {
             max_processes,
+            watch_rate: (args.data_rate > 0).then_some(args.data_rate),
             ..Default::default()
         },
     };

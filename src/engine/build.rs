@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use crossbeam_channel::Sender;
 
 use super::context::OutSlot;
-use super::edge::{Outgoing, Packet, Upstreams, Watch};
+use super::edge::{Outgoing, Packet, Upstreams};
 use super::error::Error;
 use super::events::{EdgeId, EventSender};
 use super::network::NetworkConfig;
 use super::process::{InQueue, NodePlan};
+use super::watch::{Watch, Watcher};
 use crate::component::Registry;
 use crate::graph::{Node, PortRef};
 
@@ -57,9 +58,9 @@ pub(super) fn watched(
 ) -> Outgoing {
     let watch = Watch::default();
     watch.set(config.watches(&id));
-    let outgoing = Outgoing::new(tx, batch).watched(id.clone(), watch.clone(), events.clone());
+    let watcher = Watcher::new(id.clone(), watch.clone(), events.clone(), config.watch_rate);
     watches.insert(id, watch);
-    outgoing
+    Outgoing::new(tx, batch).watched(watcher)
 }
 
 pub(super) fn key(

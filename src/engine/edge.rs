@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::error::ProcessError;
-use super::events::{EdgeId, Event, EventSender};
+use super::events::EdgeId;
+use super::watch::Watcher;
 use crate::ip::Ip;
 
 /// How often a process that would wait yields its CPU and looks again before it parks.
@@ -212,27 +213,13 @@ pub(crate) enum Woken<T> {
     Other(Option<T>),
 }
 
-/// Whether IPs on an edge are reported as events; shared between the network and the sender.
-#[derive(Clone, Default)]
-pub(crate) struct Watch(Arc<AtomicBool>);
-
-impl Watch {
-    pub(crate) fn set(&self, on: bool) {
-        self.0.store(on, Ordering::Relaxed);
-    }
-
-    fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// The sending end of one edge, owned by the upstream process.
 pub(crate) struct Outgoing {
     tx: Sender<Packet>,
     batch: Vec<Ip>,
     batch_size: usize,
     closed: bool,
-    watch: Option<(EdgeId, Watch, EventSender)>,
+    watcher: Option<Watcher>,
 }
 
 impl Outgoing {
@@ -242,13 +229,13 @@ impl Outgoing {
             batch: Vec::with_capacity(batch_size.clamp(1, 16)),
             batch_size: batch_size.max(1),
             closed: false,
-            watch: None,
+            watcher: None,
         }
     }
 
-    /// Reports IPs on this edge as [`Event::Data`] while `watch` is on.
-    pub(crate) fn watched(mut self, edge: EdgeId, watch: Watch, events: EventSender) -> Self {
-        self.watch = Some((edge, watch, events));
+    /// Reports the IPs on this edge through `watcher`.
+    pub(crate) fn watched(mut self, watcher: Watcher) -> Self {
+        self.watcher = Some(watcher);
         self
     }
 
@@ -258,7 +245,7 @@ impl Outgoing {
 
     /// The edge this sender feeds, if the network named it.
     pub(crate) fn edge(&self) -> Option<&EdgeId> {
-        self.watch.as_ref().map(|(edge, ..)| edge)
+        self.watcher.as_ref().map(Watcher::edge)
     }
 
     /// Queues `ip` if that does not fill the batch; otherwise gives it back.
@@ -295,15 +282,8 @@ impl Outgoing {
         // Start small: a lone IP handed over at a wait must not cost a full-size allocation.
         let next = Vec::with_capacity(self.batch.len().max(16).min(self.batch_size));
         let batch = std::mem::replace(&mut self.batch, next);
-        if let Some((edge, watch, events)) = &self.watch
-            && watch.is_on()
-        {
-            for ip in &batch {
-                events.try_send(Event::Data {
-                    edge: edge.clone(),
-                    ip: ip.clone(),
-                });
-            }
+        if let Some(watcher) = &mut self.watcher {
+            watcher.report(&batch);
         }
         if !stop.send(&self.tx, Packet::Batch(batch))? {
             self.closed = true;

@@ -27,6 +27,20 @@ pub struct EdgeId {
 }
 
 impl EdgeId {
+    /// The edge that brings IIPs to `tgt`: it has no source. A selection names it to select
+    /// those IIPs.
+    pub fn initial(tgt: PortRef) -> EdgeId {
+        EdgeId {
+            src: PortRef::new("", ""),
+            tgt,
+        }
+    }
+
+    /// Whether this is the edge of IIPs ([`EdgeId::initial`]).
+    pub fn is_initial(&self) -> bool {
+        self.src.process.is_empty() && self.src.port.is_empty()
+    }
+
     /// Whether this edge, as a selection, covers `edge`: same processes, ports equal ignoring
     /// case, and the same index unless this one names none.
     pub fn covers(&self, edge: &EdgeId) -> bool {
@@ -57,13 +71,14 @@ pub enum Event {
         /// The IP.
         ip: Ip,
     },
-    /// An IIP was delivered at start (reported when [`super::NetworkConfig::watch_edges`] is
-    /// set).
+    /// An IIP was delivered, at start or added live (reported when
+    /// [`super::NetworkConfig::watch_edges`] is set), before anything it causes.
     Initial {
         /// The inport it went to.
         tgt: PortRef,
-        /// The IP.
-        ip: Ip,
+        /// The IIP as the graph holds it (a JSON string stays a string, although the IP
+        /// carries only its text).
+        value: serde_json::Value,
     },
     /// A process failed (returned an error or panicked); the rest of the network goes on.
     ProcessError {
@@ -140,8 +155,8 @@ impl EventSender {
         }
     }
 
-    /// Sends an event only if there is room.
-    pub(crate) fn try_send(&self, event: Event) {
-        let _ = self.tx.try_send(event);
+    /// Sends an event only if there is room; returns whether it did.
+    pub(crate) fn try_send(&self, event: Event) -> bool {
+        self.tx.try_send(event).is_ok()
     }
 }

@@ -22,13 +22,14 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::edge::{Outgoing, Packet, StopTrigger, Upstreams, Watch};
+use super::edge::{Outgoing, Packet, StopTrigger, Upstreams};
 use super::events::{EdgeId, Event};
 use super::network::Network;
 use super::process::Process;
+use super::watch::{Watch, Watcher};
 use crate::component::{ComponentSpec, Registry};
 use crate::graph::{Node, PortRef};
-use crate::ip::Ip;
+use crate::ip::{Ip, Payload};
 
 /// Why a live edit could not be applied to the running network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -239,11 +240,13 @@ impl Network {
         let batch = capacity.map_or(input.batch, |c| c.min(input.batch).max(1));
         let watch = Watch::default();
         watch.set(self.config.watches(&edge));
-        let outgoing = Outgoing::new(input.tx.clone(), batch).watched(
+        let watcher = Watcher::new(
             edge.clone(),
             watch.clone(),
             self.events_tx.clone(),
+            self.config.watch_rate,
         );
+        let outgoing = Outgoing::new(input.tx.clone(), batch).watched(watcher);
         let upstreams = input.upstreams.clone();
         if !mailbox.post(Mail::Attach(outgoing), || upstreams.add()) {
             return Err(LiveEditError::Ended(src.process.clone()));
@@ -280,25 +283,28 @@ impl Network {
         Ok(())
     }
 
-    /// Delivers an IIP to `tgt` while the network runs (starting a process added live).
+    /// Delivers the IIP `value` to `tgt` while the network runs (starting a process added
+    /// live), reported as [`Event::Initial`] before anything it causes.
     ///
     /// # Errors
     ///
     /// [`LiveEditError`] when the process or port is missing.
-    pub fn send_initial(&mut self, tgt: &PortRef, ip: Ip) -> Result<(), LiveEditError> {
+    pub fn send_initial(
+        &mut self,
+        tgt: &PortRef,
+        value: &serde_json::Value,
+    ) -> Result<(), LiveEditError> {
         let tgt = self.declared(tgt, true)?;
         let input = self.input(&tgt)?;
-        input.upstreams.add();
-        deliver(
-            &input.tx,
-            vec![Packet::Batch(vec![ip.clone()]), Packet::End],
-        );
-        if self.config.watch_edges && self.config.watch_only.is_none() {
+        let ip = Ip::Data(Payload::from_json(value));
+        if self.config.watch_edges {
             self.events_tx.try_send(Event::Initial {
                 tgt: tgt.clone(),
-                ip,
+                value: value.clone(),
             });
         }
+        input.upstreams.add();
+        deliver(&input.tx, vec![Packet::Batch(vec![ip]), Packet::End]);
         self.start_waiting(&tgt.process)
     }
 

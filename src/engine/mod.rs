@@ -36,6 +36,7 @@ mod external;
 mod live;
 mod network;
 mod process;
+mod watch;
 
 pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};

@@ -9,12 +9,13 @@ use crossbeam_channel::Receiver;
 
 use super::build::{Resolver, key, out_slot_for, plan_node, queue_for, watched};
 use super::context::OutSlot;
-use super::edge::{Incoming, StopTrigger, Upstreams, Watch, stop_signal};
+use super::edge::{Incoming, StopTrigger, Upstreams, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
 use super::live::{InputHandle, Mailbox, Wiring};
 use super::process::{InQueue, NodePlan, Process};
+use super::watch::Watch;
 use crate::component::Registry;
 use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
@@ -34,13 +35,18 @@ pub struct NetworkConfig {
     pub external_ports: bool,
     /// The capacity of the event channel (default 4096).
     pub event_capacity: usize,
-    /// Whether every edge is watched from the start (default false): IPs on edges are then
-    /// reported as [`Event::Data`] and IIPs as [`Event::Initial`] without a race against the
-    /// first packets. [`Network::watch`] changes it per edge later.
+    /// Whether edges are watched from the start (default false): IPs on edges are then
+    /// reported as [`Event::Data`], and IIPs as [`Event::Initial`] before anything they
+    /// cause. [`Network::watch`] changes it per edge later.
     pub watch_edges: bool,
     /// With `watch_edges`: watch only the edges this selection covers ([`EdgeId::covers`];
-    /// an empty selection covers all), and report no IIPs. Default `None`: every edge.
+    /// an empty selection covers all). Default `None`: every edge. IIPs are reported either
+    /// way: they are few, and whoever shows them decides.
     pub watch_only: Option<Vec<EdgeId>>,
+    /// At most this many [`Event::Data`] per watched edge per second, after a burst of as
+    /// many at once; the rest are counted ([`Network::unreported`]) and dropped. Default
+    /// `None`: every IP on a watched edge (as long as the event channel has room).
+    pub watch_rate: Option<u32>,
     /// The most processes this program may run at once, over every network (default `None`:
     /// as many as the system has room for; see [`crate::threads`]). A network that would pass
     /// it, or the system's limit, does not start.
@@ -67,6 +73,7 @@ impl Default for NetworkConfig {
             event_capacity: 4096,
             watch_edges: false,
             watch_only: None,
+            watch_rate: None,
             max_processes: None,
         }
     }
@@ -151,7 +158,7 @@ impl Network {
             .collect();
         let mut resolver = Resolver::default();
         let mut watches = HashMap::new();
-        let report_initial = config.watch_edges && config.watch_only.is_none();
+        let report_initial = config.watch_edges;
 
         // Size every queue first (fan-in queues hold the sum of their edges), then connect.
         let mut edges = Vec::new();
@@ -216,7 +223,7 @@ impl Network {
             if report_initial {
                 initial.push(Event::Initial {
                     tgt: tgt.clone(),
-                    ip: ip.clone(),
+                    value: iip.data.clone(),
                 });
             }
             queue_for(&mut plans, &index_of, &tgt).initial.push(ip);
@@ -365,6 +372,11 @@ impl Network {
         )
     }
 
+    /// How the network was built.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
     /// The network's events. Someone must drain them while the network runs (see
     /// [`super::events`]); [`Network::wait`] does.
     pub fn events(&self) -> &Receiver<Event> {
@@ -404,6 +416,12 @@ impl Network {
             }
             None => false,
         }
+    }
+
+    /// IPs that passed watched edges without being reported: over
+    /// [`NetworkConfig::watch_rate`], or when the event channel was full.
+    pub fn unreported(&self) -> u64 {
+        self.watches.values().map(Watch::unreported).sum()
     }
 
     /// Turns [`Event::Data`] reporting on or off for every edge.

@@ -111,7 +111,8 @@ pub(crate) fn stop(runtime: &mut Runtime, reply: Option<&Reply>, id: &str) {
     }
 }
 
-/// `network:edges`: which edges report their packets.
+/// `network:edges`: which edges report their packets. An entry without `src` selects the
+/// IIPs into its `tgt`; the empty list ends the selection (every edge and IIP again).
 fn edges(runtime: &mut Runtime, reply: &Reply, id: &str, p: &Payload) -> Handled {
     let name = "network:edges";
     let Some(Value::Array(list)) = p.get("edges") else {
@@ -122,20 +123,31 @@ fn edges(runtime: &mut Runtime, reply: &Reply, id: &str, p: &Payload) -> Handled
         let Value::Object(edge) = edge else {
             return Err(format!("{name}: each edge must be an object {{src, tgt}}"));
         };
-        selection.push(EdgeId {
-            src: fields::port(edge, "src", name)?,
-            tgt: fields::port(edge, "tgt", name)?,
+        let tgt = fields::port(edge, "tgt", name)?;
+        selection.push(match edge.get("src") {
+            None | Some(Value::Null) => EdgeId::initial(tgt),
+            Some(_) => EdgeId {
+                src: fields::port(edge, "src", name)?,
+                tgt,
+            },
         });
     }
     let echo: Vec<Value> = selection
         .iter()
-        .map(|e| json!({ "src": port_json(&e.src), "tgt": port_json(&e.tgt) }))
+        .map(|e| {
+            if e.is_initial() {
+                json!({ "tgt": port_json(&e.tgt) })
+            } else {
+                json!({ "src": port_json(&e.src), "tgt": port_json(&e.tgt) })
+            }
+        })
         .collect();
+    let selection = (!selection.is_empty()).then_some(selection);
     if let Some(entry) = runtime.graphs.get_mut(id) {
         if let NetworkState::Running(live) = &mut entry.network {
-            live.watch_only(&selection);
+            live.watch_only(selection.as_deref());
         }
-        entry.watched = Some(selection);
+        entry.watched = selection;
     }
     reply.send(
         runtime,

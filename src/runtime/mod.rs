@@ -44,9 +44,15 @@ pub struct RuntimeConfig {
     pub main_file: Option<PathBuf>,
     /// Whether edits of the main graph are written to `main_file` as they happen.
     pub autosave: bool,
-    /// How networks are built.
+    /// How networks are built. Packets on edges are shown to clients at most
+    /// [`DEFAULT_DATA_RATE`] a second per edge unless `network.watch_rate` says otherwise.
     pub network: NetworkConfig,
 }
+
+/// Packets shown to clients per edge per second (`network:data`), after a burst of as many.
+/// A person watching an edge in noflo-ui reads far fewer; a network moving millions of packets
+/// a second would otherwise send all of them to every client.
+pub const DEFAULT_DATA_RATE: u32 = 100;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -57,7 +63,10 @@ impl Default for RuntimeConfig {
             secrets: BTreeMap::new(),
             main_file: None,
             autosave: false,
-            network: NetworkConfig::default(),
+            network: NetworkConfig {
+                watch_rate: Some(DEFAULT_DATA_RATE),
+                ..NetworkConfig::default()
+            },
         }
     }
 }

@@ -24,6 +24,10 @@ use crate::protocol::port_json;
 /// IP payloads longer than this are shortened in `network:data` (noflo-ui only shows them).
 const MAX_DATA_BYTES: usize = 1024;
 
+/// Events the reporter turns into messages per hold of the runtime's lock: a busy network must
+/// not keep requests waiting.
+const REPORT_BATCH: usize = 256;
+
 /// How long a status request waits for a running network to finish.
 const SETTLE_GRACE: Duration = Duration::from_millis(150);
 
@@ -154,20 +158,23 @@ fn spawn_reporter(
             let Some(runtime) = runtime.upgrade() else {
                 return;
             };
-            let mut runtime = runtime.lock().unwrap_or_else(|e| e.into_inner());
-            if !runtime.report_events(&graph, generation) {
+            let mut locked = runtime.lock().unwrap_or_else(|e| e.into_inner());
+            if !locked.report_events(&graph, generation, REPORT_BATCH) {
                 return;
             }
+            drop(locked);
+            // Let waiting requests have the lock before the next batch of a busy network.
+            std::thread::yield_now();
         }
     })?;
     Ok(())
 }
 
 impl Runtime {
-    /// Reports every event waiting for the network of `graph_id`; returns false once that
-    /// network is gone or over (the reporter then ends).
-    pub(crate) fn report_events(&mut self, graph_id: &str, generation: u64) -> bool {
-        loop {
+    /// Reports up to `max` events waiting for the network of `graph_id`; returns false once
+    /// that network is gone or over (the reporter then ends).
+    pub(crate) fn report_events(&mut self, graph_id: &str, generation: u64, max: usize) -> bool {
+        for _ in 0..max {
             let Some(entry) = self.graphs.get_mut(graph_id) else {
                 return false;
             };
@@ -199,14 +206,16 @@ impl Runtime {
                 self.report(graph_id, &message);
             }
         }
+        true
     }
 
     /// Reports what the running network of `graph_id` did until now: before an edit, so that
     /// the edit's echo follows it and it is reported under the names it happened under.
     pub(crate) fn report_pending(&mut self, graph_id: &str) {
         if let Some(NetworkState::Running(live)) = self.graphs.get(graph_id).map(|e| &e.network) {
-            let generation = live.generation;
-            self.report_events(graph_id, generation);
+            // What is waiting now; what comes meanwhile happened after the edit.
+            let (generation, waiting) = (live.generation, live.events.len());
+            self.report_events(graph_id, generation, waiting);
         }
     }
 
@@ -226,9 +235,13 @@ impl Runtime {
             let generation = live.generation;
             let winding_down = live.started.elapsed() < SETTLE_GRACE * 4
                 || live.last_ended.is_some_and(|t| t.elapsed() < SETTLE_GRACE);
+            if Instant::now() >= deadline {
+                // A busy network is answered as it is: it may report events for ever.
+                return;
+            }
             if !live.events.is_empty() {
-                self.report_events(graph_id, generation);
-            } else if !winding_down || Instant::now() >= deadline {
+                self.report_events(graph_id, generation, REPORT_BATCH);
+            } else if !winding_down {
                 return;
             } else {
                 std::thread::sleep(Duration::from_millis(1));
@@ -295,10 +308,20 @@ fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
 /// The protocol messages for one engine event (none for events clients do not see).
 fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
     match event {
-        Event::Initial { tgt, ip } => {
+        Event::Initial { tgt, value } => {
             let tgt = live.names.graph_port(tgt);
+            if !live.shows_initial(&tgt) {
+                return Vec::new();
+            }
             let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
-            vec![packet_message(graph_id, id, None, &tgt, ip, false)]
+            let ip = Ip::Data(Payload::from_json(value));
+            let mut message = packet_message(graph_id, id, None, &tgt, &ip, false);
+            // The graph's own value: a JSON string stays a string, even if its text is a
+            // number.
+            if ip.payload().len() <= MAX_DATA_BYTES {
+                message.payload["data"] = value.clone();
+            }
+            vec![message]
         }
         Event::Data { edge, ip } => {
             // Edges to and from exported ports are reported as `runtime:packet`.
@@ -403,17 +426,48 @@ fn shown(payload: &Payload) -> Value {
     ))
 }
 
+impl Drop for Live {
+    fn drop(&mut self) {
+        let unreported = self.network.unreported();
+        if unreported > 0 {
+            tracing::info!(
+                "{unreported} packets on watched edges were not shown to clients (at most {} \
+                 per edge per second are)",
+                self.network_rate()
+            );
+        }
+    }
+}
+
 impl Live {
-    /// Reports packets only on the edges in `selection` (every edge if it is empty); see
-    /// [`EdgeId::covers`].
-    pub(crate) fn watch_only(&mut self, selection: &[EdgeId]) {
-        self.selection = Some(selection.to_vec());
+    fn network_rate(&self) -> String {
+        self.network
+            .config()
+            .watch_rate
+            .map_or_else(|| "all".into(), |rate| rate.to_string())
+    }
+
+    /// Reports packets only on the edges `selection` covers ([`EdgeId::covers`]; `None`:
+    /// every edge and IIP).
+    pub(crate) fn watch_only(&mut self, selection: Option<&[EdgeId]>) {
+        self.selection = selection.map(<[EdgeId]>::to_vec);
         self.apply_selection();
+    }
+
+    /// Whether the IIPs into `tgt` (named as in the graph) are shown: without a selection,
+    /// or when the selection names their edge ([`EdgeId::initial`]).
+    fn shows_initial(&self, tgt: &PortRef) -> bool {
+        let Some(selection) = &self.selection else {
+            return true;
+        };
+        let edge = EdgeId::initial(tgt.clone());
+        selection.iter().any(|s| s.is_initial() && s.covers(&edge))
     }
 
     /// Turns reporting on and off for every edge by the latest selection.
     fn apply_selection(&self) {
         let Some(selection) = &self.selection else {
+            self.network.watch_all(true);
             return;
         };
         let selection: Vec<EdgeId> = selection
@@ -424,7 +478,7 @@ impl Live {
             })
             .collect();
         for edge in self.network.edges() {
-            let on = selection.is_empty() || selection.iter().any(|s| s.covers(&edge));
+            let on = selection.iter().any(|s| s.covers(&edge));
             self.network.watch(&edge, on);
         }
     }
@@ -539,10 +593,9 @@ impl Live {
             LiveEdit::RemoveEdge(src, tgt) => self
                 .network
                 .disconnect(&names.engine_port(&src), &names.engine_port(&tgt)),
-            LiveEdit::AddInitial(tgt, data) => self.network.send_initial(
-                &names.engine_port(&tgt),
-                Ip::Data(Payload::from_json(&data)),
-            ),
+            LiveEdit::AddInitial(tgt, data) => {
+                self.network.send_initial(&names.engine_port(&tgt), &data)
+            }
             LiveEdit::AddExport(direction, name) => {
                 Err(crate::engine::LiveEditError::Port(format!(
                     "the exported {} '{name}' is wired at the next start",

@@ -201,7 +201,9 @@ where
     let writer = tokio::spawn(async move {
         while let Some(outbound) = rx.recv().await {
             let sent = match outbound {
-                Outbound::Frame(text) => sink.send(WsMessage::text(text)).await,
+                Outbound::Frame(text) | Outbound::Packet(text, _) => {
+                    sink.send(WsMessage::text(text)).await
+                }
                 Outbound::Close(code, reason) => {
                     let frame = CloseFrame {
                         code,
