@@ -122,15 +122,19 @@ fn documented_runs() -> Vec<(Vec<String>, String)> {
     runs
 }
 
-/// Whether the WebAssembly components a documented run needs are built (building the Rust
-/// ones; the C and Python ones must be there under CI).
-fn components_ready(args: &[String]) -> bool {
-    if !args.iter().any(|a| a == "--components") {
-        return true;
+/// Whether a documented run needs WebAssembly components (built by `components/build.sh`).
+fn needs_components(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--components")
+}
+
+/// Runs each documented run and checks its output.
+fn check_documented_runs(runs: &[(Vec<String>, String)]) {
+    for (args, expected) in runs {
+        assert!(!expected.is_empty(), "{args:?}: no output documented");
+        let mut full = vec!["run"];
+        full.extend(args.iter().map(String::as_str));
+        flowd(&full).assert_code(0).assert_stdout(expected);
     }
-    common::wasm::build_rust_guests();
-    common::wasm::optional_guest("c_prefix.wasm").is_some()
-        && common::wasm::optional_guest("py_format.wasm").is_some()
 }
 
 const HELLO: &[&str] = &[
@@ -151,15 +155,39 @@ fn every_example_runs_with_the_output_its_readme_documents() {
         documented, present,
         "every example graph has its run documented in examples/README.md, and only those"
     );
-    for (args, expected) in &runs {
-        assert!(!expected.is_empty(), "{args:?}: no output documented");
-        if !components_ready(args) {
-            continue;
-        }
-        let mut full = vec!["run"];
-        full.extend(args.iter().map(String::as_str));
-        flowd(&full).assert_code(0).assert_stdout(expected);
-    }
+    let native: Vec<_> = runs
+        .into_iter()
+        .filter(|(args, _)| !needs_components(args))
+        .collect();
+    check_documented_runs(&native);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(flowd_c_guest, flowd_python_guest)),
+    ignore = "needs the C and Python guests: bash components/build.sh"
+)]
+fn the_webassembly_examples_run_with_the_output_their_readme_documents() {
+    common::wasm::build_rust_guests();
+    common::wasm::optional_guest("c_prefix.wasm");
+    common::wasm::optional_guest("py_format.wasm");
+    let wasm: Vec<_> = documented_runs()
+        .into_iter()
+        .filter(|(args, _)| needs_components(args))
+        .collect();
+    assert!(
+        !wasm.is_empty(),
+        "examples/README.md documents a WebAssembly run"
+    );
+    check_documented_runs(&wasm);
+    flowd(&[
+        "check",
+        "--components",
+        "components/dist",
+        "examples/wasm.fbp",
+    ])
+    .assert_code(0)
+    .assert_stdout_has("examples/wasm.fbp: ok (");
 }
 
 #[test]
@@ -300,17 +328,9 @@ fn a_failing_process_fails_the_run_but_not_the_others() {
 
 #[test]
 fn check_accepts_every_example() {
-    for graph in example_graphs() {
-        let mut args = vec!["check".to_string()];
-        if graph.ends_with("wasm.fbp") {
-            if !components_ready(&["--components".into()]) {
-                continue;
-            }
-            args.extend(["--components".into(), "components/dist".into()]);
-        }
-        args.push(graph.clone());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = flowd(&args);
+    // examples/wasm.fbp needs the WebAssembly guests: checked with them, below.
+    for graph in example_graphs().iter().filter(|g| !g.ends_with("wasm.fbp")) {
+        let run = flowd(&["check", graph]);
         run.assert_code(0)
             .assert_stdout_has(&format!("{graph}: ok ("));
         assert_eq!(run.stdout.lines().count(), 1, "{run:#?}");

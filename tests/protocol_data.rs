@@ -75,7 +75,7 @@ async fn watch_slowly(c: &mut Client) -> Vec<Value> {
             return frames;
         }
         // A client that reads slower than packets come.
-        if frames.len() % 64 == 0 {
+        if frames.len().is_multiple_of(64) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -144,10 +144,13 @@ fn router_sends_by_pattern_to_array_ports() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(flowd_c_guest, flowd_python_guest)),
+    ignore = "needs the C and Python guests: bash components/build.sh"
+)]
 fn rust_c_and_python_components_run_in_one_network() {
-    if optional_guest("c_prefix.wasm").is_none() || optional_guest("py_format.wasm").is_none() {
-        return;
-    }
+    optional_guest("c_prefix.wasm");
+    optional_guest("py_format.wasm");
     let registry = registry();
     let graph = Graph::from_fbp(
         "'hello world' -> IN Up(text/Uppercase) OUT -> IN P(c/Prefix) OUT -> IN F(py/Format) OUT -> IN Show(core/Output)\n\
@@ -163,10 +166,12 @@ fn rust_c_and_python_components_run_in_one_network() {
 }
 
 #[test]
+#[cfg_attr(
+    not(flowd_c_guest),
+    ignore = "needs the C guest: bash components/build.sh"
+)]
 fn c_component_forwards_brackets_and_prefixes_data() {
-    if optional_guest("c_prefix.wasm").is_none() {
-        return;
-    }
+    optional_guest("c_prefix.wasm");
     let registry = registry();
     let out = through(
         &registry,
@@ -178,10 +183,12 @@ fn c_component_forwards_brackets_and_prefixes_data() {
 }
 
 #[test]
+#[cfg_attr(
+    not(flowd_python_guest),
+    ignore = "needs the Python guest: bash components/build.sh"
+)]
 fn python_component_formats_and_reports_bad_input() {
-    if optional_guest("py_format.wasm").is_none() {
-        return;
-    }
+    optional_guest("py_format.wasm");
     let registry = registry();
     let out = through(
         &registry,

@@ -254,6 +254,17 @@ impl Runtime {
         self.clients.send(client, message, None);
     }
 
+    /// Sends `message` to one client as the answer to its request `request_id` (copied into
+    /// `responseTo`).
+    pub fn answer(
+        &mut self,
+        client: ClientId,
+        message: &Message,
+        request_id: Option<&serde_json::Value>,
+    ) {
+        self.clients.send(client, message, request_id);
+    }
+
     /// The network configuration for networks started through the protocol: every edge
     /// watched from the start, exported ports wired to clients.
     pub(crate) fn network_config(&self) -> NetworkConfig {

@@ -224,15 +224,25 @@ where
         match received {
             Ok(WsMessage::Text(text)) => {
                 if !limit.allow() {
-                    let protocol = ProtocolRequest::parse(&text)
-                        .map(|r| known_protocol(&r.protocol).to_string())
-                        .unwrap_or_else(|e| e.protocol);
+                    // Answered like any request, so that a client matching answers by
+                    // `requestId` learns what became of it.
+                    let (protocol, request_id) = match ProtocolRequest::parse(&text) {
+                        Ok(request) => (
+                            known_protocol(&request.protocol).to_string(),
+                            request.request_id,
+                        ),
+                        Err(error) => (error.protocol, None),
+                    };
                     let message = format!(
                         "too many requests: at most {} per second (bursts of {}); this one was \
                          dropped",
                         config.requests_per_second, config.request_burst
                     );
-                    Runtime::lock(&runtime).send(client, &Message::error(&protocol, message));
+                    Runtime::lock(&runtime).answer(
+                        client,
+                        &Message::error(&protocol, message),
+                        request_id.as_ref(),
+                    );
                     continue;
                 }
                 Runtime::lock(&runtime).handle_frame(client, &text);

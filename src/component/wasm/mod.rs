@@ -25,6 +25,20 @@ mod host;
 mod library;
 pub mod sandbox;
 
+/// The decoder of packed IP batches from guests, for the fuzz targets in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn unpack_for_fuzzing(
+    kinds: Vec<u8>,
+    ends: Vec<u32>,
+    data: Vec<u8>,
+) -> Result<(Vec<crate::Ip>, Vec<u8>, Vec<u32>, Vec<u8>), String> {
+    let ips = bindings::unpack(bindings::PackedIps { kinds, ends, data })
+        .map_err(|e| format!("{e:?}"))?;
+    let packed = bindings::pack(ips.clone());
+    Ok((ips, packed.kinds, packed.ends, packed.data))
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,0 +1,29 @@
+//! Protocol frames into a runtime: each line of the input is one frame from one client. Nothing
+//! a client sends may panic, hang or abort the runtime, and afterwards it still answers.
+#![no_main]
+
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let registry = Arc::new(flowd::Registry::with_core());
+    let shared = flowd::runtime::Runtime::new(flowd::runtime::RuntimeConfig::default(), registry);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
+    let client = flowd::runtime::Runtime::lock(&shared).connect(tx);
+    // Bounded: a frame that starts a network costs threads, and a run must stay short.
+    for frame in text.lines().take(64) {
+        flowd::runtime::Runtime::lock(&shared).handle_frame(client, frame);
+        while rx.try_recv().is_ok() {}
+    }
+    let probe = r#"{"protocol":"runtime","command":"getruntime","payload":{}}"#;
+    flowd::runtime::Runtime::lock(&shared).handle_frame(client, probe);
+    let mut answered = false;
+    while let Ok(outbound) = rx.try_recv() {
+        if let flowd::runtime::Outbound::Frame(frame) = outbound {
+            answered |= frame.as_str().contains(r#""command":"runtime""#);
+        }
+    }
+    assert!(answered, "the runtime no longer answers runtime:getruntime");
+    flowd::runtime::Runtime::lock(&shared).shutdown();
+});
