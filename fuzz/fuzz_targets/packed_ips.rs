@@ -2,7 +2,7 @@
 //! refused or decodes to IPs that pack and decode to the same IPs again.
 #![no_main]
 
-use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

@@ -6,7 +6,8 @@
 //! queues at most `ceil(C / B)` batches. When the queue is full the sender blocks
 //! (backpressure): a fast producer cannot outrun a slow consumer by more than the queue, plus the
 //! one partly filled batch each side holds. Several edges into one inport (fan-in) share one
-//! queue whose size is the sum of theirs.
+//! queue whose size is the sum of theirs, up to 65,536 batches (queues are allocated up
+//! front).
 //!
 //! # Batched
 //!

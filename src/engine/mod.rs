@@ -45,3 +45,4 @@ pub use events::{EdgeId, Event};
 pub use external::{GraphInport, GraphOutport, RecvTimeout};
 pub use live::LiveEditError;
 pub use network::{Network, NetworkConfig, Outcome};
+pub(crate) use process::panic_message;

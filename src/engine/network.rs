@@ -21,6 +21,10 @@ use crate::graph::{Graph, PortRef};
 use crate::ip::{Ip, Payload};
 use crate::threads::Permit;
 
+/// The most batches one inport's queue holds, however many edges feed it: a queue's slots
+/// are allocated when the network starts.
+const MAX_QUEUE_BATCHES: usize = 1 << 16;
+
 /// How a network is built. The defaults suit most graphs.
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
@@ -195,7 +199,9 @@ impl Network {
             }
         }
         for ((node, name, index), count) in &slots {
-            let (tx, rx) = crossbeam_channel::bounded(*count);
+            // A queue's slots are allocated up front: many large edges into one inport must
+            // not ask for more memory than there is (and abort).
+            let (tx, rx) = crossbeam_channel::bounded((*count).min(MAX_QUEUE_BATCHES));
             plans[*node].inputs.push(InQueue {
                 name: name.clone(),
                 index: *index,

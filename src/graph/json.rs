@@ -408,6 +408,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_read_and_written_back_keep_their_value() {
+        // Found by fuzzing: without serde_json's float_roundtrip, this read back as
+        // 5.2333333333333327e42.
+        let text = r#"{"x": 5233333333333333333333333333333333333333330, "y": 0.1, "z": 1e-300}"#;
+        let graph = Graph::from_json(text).unwrap();
+        let again = Graph::from_json(&graph.to_json_string()).unwrap();
+        assert_eq!(again, graph);
+    }
+
+    #[test]
     fn duplicate_process_ids_are_kept_for_validation() {
         let text = r#"{"processes": {"a": {"component": "x"}, "a": {"component": "y"}}}"#;
         assert_eq!(Graph::from_json(text).unwrap().nodes.len(), 2);

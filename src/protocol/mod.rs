@@ -105,13 +105,22 @@ pub(crate) fn dispatch(runtime: &mut Runtime, client: ClientId, text: &str) {
         return;
     }
     let payload = request.payload;
-    let handled = match protocol {
+    // A bug in a handler must cost one request, not the client's connection or the runtime.
+    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match protocol {
         "runtime" => runtime::handle(runtime, &reply, command, &payload),
         "graph" => graph::handle(runtime, &reply, command, &payload),
         "network" => network::handle(runtime, &reply, command, &payload),
         "component" => component::handle(runtime, &reply, command, &payload),
         _ => trace::handle(runtime, &reply, command, &payload),
-    };
+    }))
+    .unwrap_or_else(|panic| {
+        let cause = crate::engine::panic_message(&*panic);
+        tracing::error!("{protocol}:{command} panicked: {cause}");
+        Err(format!(
+            "flowd failed inside {protocol}:{command} ({cause}); it may have been partly \
+             applied. This is a bug in flowd: please report it"
+        ))
+    });
     if let Err(message) = handled {
         reply.error(runtime, message);
     }

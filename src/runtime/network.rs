@@ -159,8 +159,18 @@ fn spawn_reporter(
                 return;
             };
             let mut locked = runtime.lock().unwrap_or_else(|e| e.into_inner());
-            if !locked.report_events(&graph, generation, REPORT_BATCH) {
-                return;
+            // A bug turning one event into messages must not silence the network for good.
+            let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                locked.report_events(&graph, generation, REPORT_BATCH)
+            }));
+            match reported {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(panic) => tracing::error!(
+                    graph = %graph,
+                    "reporting an event panicked: {}",
+                    crate::engine::panic_message(&*panic)
+                ),
             }
             drop(locked);
             // Let waiting requests have the lock before the next batch of a busy network.
