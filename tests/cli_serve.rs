@@ -4,52 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::protocol::Client;
+use common::served::Served;
 use serde_json::json;
-
-/// A running `flowd serve`, killed when dropped.
-struct Served {
-    child: Child,
-    /// The first stdout line.
-    line: String,
-    url: String,
-}
-
-impl Served {
-    fn start(args: &[&str], state: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowd"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state)
-            .args(args)
-            .env_remove("FLOWD_LOG")
-            .env_remove("FLOWD_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start flowd");
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("ws://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Served { child, line, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prints_where_it_listens_and_keeps_its_id() {

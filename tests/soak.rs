@@ -13,13 +13,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::protocol::Client;
+use common::served::Served;
 use serde_json::{Value, json};
 
 /// How long an answer may take before the request counts as unanswered (generous: a loaded
@@ -31,62 +30,6 @@ const EDITORS: u64 = 3;
 
 /// Nodes an editor keeps at most: the graphs stay bounded, so memory must too.
 const MAX_NODES: usize = 12;
-
-/// A running `flowd serve`, killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    _state: tempfile::TempDir,
-}
-
-impl Served {
-    fn start() -> Served {
-        let state = tempfile::tempdir().expect("a state directory");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowd"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state.path())
-            .env_remove("FLOWD_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("flowd starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("a line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("ws://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Served {
-            child,
-            url,
-            _state: state,
-        }
-    }
-
-    /// flowd's resident memory, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A small deterministic generator (xorshift): no dependency, and a seed replays a run.
 struct Random(u64);
@@ -256,26 +199,15 @@ async fn edit_once(
                     .await;
             }
         }
-        3 => {
+        edge @ (3 | 4) => {
+            let command = if edge == 3 { "addedge" } else { "removeedge" };
             let src = random.pick(&any_node).cloned().unwrap_or_default();
             let tgt = random.pick(&any_node).cloned().unwrap_or_default();
             let (src, tgt) = (port(random, &src), port(random, &tgt));
             asker
                 .ask(
                     "graph",
-                    "addedge",
-                    json!({"src": src, "tgt": tgt, "graph": graph}),
-                )
-                .await;
-        }
-        4 => {
-            let src = random.pick(&any_node).cloned().unwrap_or_default();
-            let tgt = random.pick(&any_node).cloned().unwrap_or_default();
-            let (src, tgt) = (port(random, &src), port(random, &tgt));
-            asker
-                .ask(
-                    "graph",
-                    "removeedge",
+                    command,
                     json!({"src": src, "tgt": tgt, "graph": graph}),
                 )
                 .await;
@@ -417,7 +349,8 @@ async fn serve_under_live_edits_packets_and_churn() {
                 .map_or(1, |d| d.as_nanos() as u64)
         });
     eprintln!("soak: {seconds} s, FLOWD_SOAK_SEED={seed}");
-    let mut served = Served::start();
+    let state = tempfile::tempdir().expect("a state directory");
+    let mut served = Served::start(&[], state.path());
     let asked = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let mut setup = Asker::connect(&served.url, "setup".into(), asked.clone()).await;

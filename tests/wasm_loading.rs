@@ -49,6 +49,20 @@ fn walk(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The core components, and a watcher of `dir` looking every 50 ms (watching while it lives).
+fn watched(dir: &std::path::Path) -> (Arc<Registry>, ComponentDir, Vec<String>) {
+    let host = WasmHost::new(WasmConfig {
+        cache_dir: Some(common::wasm::cache_dir()),
+        ..WasmConfig::default()
+    })
+    .expect("host");
+    let registry = Arc::new(Registry::with_core());
+    let (watcher, report) =
+        ComponentDir::watch(host, registry.clone(), dir, Duration::from_millis(50))
+            .expect("watches");
+    (registry, watcher, report.loaded)
+}
+
 fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !check() {
@@ -60,20 +74,8 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
 #[test]
 fn a_watched_directory_picks_up_new_changed_and_removed_files() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = WasmHost::new(WasmConfig {
-        cache_dir: Some(common::wasm::cache_dir()),
-        ..WasmConfig::default()
-    })
-    .expect("host");
-    let registry = Arc::new(Registry::with_core());
-    let (_watcher, report) = ComponentDir::watch(
-        host,
-        registry.clone(),
-        dir.path(),
-        Duration::from_millis(50),
-    )
-    .expect("watches");
-    assert!(report.loaded.is_empty());
+    let (registry, _watcher, loaded) = watched(dir.path());
+    assert!(loaded.is_empty());
 
     let file = dir.path().join("component.wasm");
     std::fs::copy(components_dir().join("text_uppercase.wasm"), &file).expect("copied");
@@ -97,20 +99,8 @@ fn a_watched_directory_picks_up_new_changed_and_removed_files() {
 #[test]
 fn a_watched_file_claiming_a_core_name_never_replaces_or_removes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = WasmHost::new(WasmConfig {
-        cache_dir: Some(common::wasm::cache_dir()),
-        ..WasmConfig::default()
-    })
-    .expect("host");
-    let registry = Arc::new(Registry::with_core());
+    let (registry, _watcher, _) = watched(dir.path());
     let core_count = registry.spec("core/Count").expect("core/Count");
-    let (_watcher, _) = ComponentDir::watch(
-        host,
-        registry.clone(),
-        dir.path(),
-        Duration::from_millis(50),
-    )
-    .expect("watches");
 
     // Two files with one name: the first keeps it; when it goes, the second takes it.
     let first = dir.path().join("first.wasm");

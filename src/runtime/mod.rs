@@ -9,6 +9,7 @@ mod clients;
 mod exports;
 mod names;
 mod network;
+mod report;
 mod trace;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 pub use clients::{ClientId, Clients, Outbound};
-pub(crate) use network::{Live, LiveEdit, NetworkState, now, stopped_message};
+pub(crate) use network::{Live, LiveEdit, NetworkState};
+pub(crate) use report::{now, stopped_message};
 pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 
 use crate::component::Registry;

@@ -1,35 +1,18 @@
-//! A graph's network as the runtime runs it: started, reported to clients, stopped.
-//!
-//! Each running network has a reporter thread that turns its [`Event`]s into protocol messages
-//! and broadcasts them. Events are only ever taken from the channel under the runtime's lock, by
-//! the reporter or by [`Runtime::settle`], so clients see them in order, and a status asked
-//! right after the last packet already knows that the network finished.
+//! A graph's network as the runtime runs it: started with its exported ports and reporter
+//! ([`super::report`]), edited live, watched by selection, stopped.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select};
-use serde_json::{Map, Value, json};
+use crossbeam_channel::Receiver;
+use serde_json::Value;
 
 use super::Runtime;
 use super::exports::Exports;
 use super::names::ProcessNames;
 use crate::engine::{EdgeId, Event, Network};
 use crate::graph::{Direction, Graph, PortRef};
-use crate::ip::{Ip, Payload};
-use crate::protocol::Message;
-use crate::protocol::port_json;
-
-/// IP payloads longer than this are shortened in `network:data` (noflo-ui only shows them).
-const MAX_DATA_BYTES: usize = 1024;
-
-/// Events the reporter turns into messages per hold of the runtime's lock: a busy network must
-/// not keep requests waiting.
-const REPORT_BATCH: usize = 256;
-
-/// How long a status request waits for a running network to finish.
-const SETTLE_GRACE: Duration = Duration::from_millis(150);
+use crate::ip::Ip;
 
 /// Where a graph's network is.
 pub(crate) enum NetworkState {
@@ -60,19 +43,19 @@ impl NetworkState {
 /// A running network and what the runtime keeps beside it.
 pub(crate) struct Live {
     network: Network,
-    events: Receiver<Event>,
-    generation: u64,
-    started: Instant,
+    pub(super) events: Receiver<Event>,
+    pub(super) generation: u64,
+    pub(super) started: Instant,
     /// The exported ports, as clients reach them.
     exports: Exports,
     /// Edges whose metadata says `secure`, by engine names: their data is not shown.
-    secure: HashSet<(String, String, String, String)>,
+    pub(super) secure: HashSet<(String, String, String, String)>,
     /// The processes' names in the graph and in the engine, which differ after a rename.
-    names: ProcessNames,
+    pub(super) names: ProcessNames,
     /// The edges selected with `network:edges`, by graph names (`None`: all edges).
     selection: Option<Vec<EdgeId>>,
     /// When a process last ended: a network that is winding down.
-    last_ended: Option<Instant>,
+    pub(super) last_ended: Option<Instant>,
 }
 
 impl Live {
@@ -106,7 +89,7 @@ impl Live {
             .filter(|e| is_secure(e))
             .map(|e| edge_key(&e.src, &e.tgt))
             .collect();
-        spawn_reporter(
+        super::report::spawn_reporter(
             runtime.this.clone(),
             graph_id.to_string(),
             generation,
@@ -142,171 +125,15 @@ impl Live {
     }
 }
 
-/// Runs the thread that reports a network's events until it ends.
-fn spawn_reporter(
-    runtime: Weak<Mutex<Runtime>>,
-    graph: String,
-    generation: u64,
-    events: Receiver<Event>,
-) -> std::io::Result<()> {
-    crate::threads::spawn("flowd-reporter", move || {
-        loop {
-            // Wait without taking: the event is taken under the lock, in order.
-            let mut select = Select::new();
-            select.recv(&events);
-            let _ = select.ready();
-            let Some(runtime) = runtime.upgrade() else {
-                return;
-            };
-            let mut locked = runtime.lock().unwrap_or_else(|e| e.into_inner());
-            // A bug turning one event into messages must not silence the network for good.
-            let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                locked.report_events(&graph, generation, REPORT_BATCH)
-            }));
-            match reported {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(panic) => tracing::error!(
-                    graph = %graph,
-                    "reporting an event panicked: {}",
-                    crate::engine::panic_message(&*panic)
-                ),
-            }
-            drop(locked);
-            // Let waiting requests have the lock before the next batch of a busy network.
-            std::thread::yield_now();
-        }
-    })?;
-    Ok(())
-}
-
-impl Runtime {
-    /// Reports up to `max` events waiting for the network of `graph_id`; returns false once
-    /// that network is gone or over (the reporter then ends).
-    pub(crate) fn report_events(&mut self, graph_id: &str, generation: u64, max: usize) -> bool {
-        for _ in 0..max {
-            let Some(entry) = self.graphs.get_mut(graph_id) else {
-                return false;
-            };
-            let NetworkState::Running(live) = &mut entry.network else {
-                return false;
-            };
-            if live.generation != generation {
-                return false;
-            }
-            let event = match live.events.try_recv() {
-                Ok(event) => event,
-                Err(crossbeam_channel::TryRecvError::Empty) => return true,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    // Every process is gone without a last event: only after a stop.
-                    return false;
-                }
-            };
-            if let Event::ProcessEnded { .. } = event {
-                live.last_ended = Some(Instant::now());
-            }
-            let messages = event_messages(graph_id, live, &event);
-            if let Event::Finished { uptime } = event {
-                entry.network = NetworkState::Finished { uptime };
-                let message = stopped_message(graph_id, true, uptime);
-                self.report(graph_id, &message);
-                return false;
-            }
-            for message in messages {
-                self.report(graph_id, &message);
-            }
-        }
-        true
-    }
-
-    /// Reports what the running network of `graph_id` did until now: before an edit, so that
-    /// the edit's echo follows it and it is reported under the names it happened under.
-    pub(crate) fn report_pending(&mut self, graph_id: &str) {
-        if let Some(NetworkState::Running(live)) = self.graphs.get(graph_id).map(|e| &e.network) {
-            // What is waiting now; what comes meanwhile happened after the edit.
-            let (generation, waiting) = (live.generation, live.events.len());
-            self.report_events(graph_id, generation, waiting);
-        }
-    }
-
-    /// Brings a running network's state up to date before answering about it: reports its
-    /// waiting events, and if it is young or winding down (a process ended lately), waits
-    /// briefly for it to finish: a network whose last packets were just reported is usually a
-    /// few hundred microseconds from its end. A long-running network is answered at once.
-    pub(crate) fn settle(&mut self, graph_id: &str) {
-        let deadline = Instant::now() + SETTLE_GRACE;
-        loop {
-            let Some(entry) = self.graphs.get(graph_id) else {
-                return;
-            };
-            let NetworkState::Running(live) = &entry.network else {
-                return;
-            };
-            let generation = live.generation;
-            let winding_down = live.started.elapsed() < SETTLE_GRACE * 4
-                || live.last_ended.is_some_and(|t| t.elapsed() < SETTLE_GRACE);
-            if Instant::now() >= deadline {
-                // A busy network is answered as it is: it may report events for ever.
-                return;
-            }
-            if !live.events.is_empty() {
-                self.report_events(graph_id, generation, REPORT_BATCH);
-            } else if !winding_down {
-                return;
-            } else {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    }
-
-    /// Broadcasts a network message and records it in the graph's trace, if one is on.
-    pub(crate) fn report(&mut self, graph_id: &str, message: &Message) {
-        self.report_to(graph_id, message, None);
-    }
-
-    /// As [`Runtime::report`], with the requester's copy answering its request.
-    pub(crate) fn report_to(
-        &mut self,
-        graph_id: &str,
-        message: &Message,
-        requester: Option<(super::ClientId, Option<&Value>)>,
-    ) {
-        if let Some(trace) = self.graphs.get_mut(graph_id).and_then(|e| e.trace.as_mut()) {
-            trace.record(message);
-        }
-        self.clients.broadcast(message, requester);
-    }
-}
-
-/// `network:stopped` for a network that ran `uptime`.
-pub(crate) fn stopped_message(graph_id: &str, started: bool, uptime: Duration) -> Message {
-    Message::new(
-        "network",
-        "stopped",
-        json!({
-            "graph": graph_id,
-            "time": now(),
-            "uptime": uptime.as_secs_f64(),
-            "started": started,
-            "running": false,
-        }),
-    )
-}
-
-/// The current time, ISO-8601 in UTC with milliseconds.
-pub(crate) fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
 /// Whether an edge's metadata says `secure: true`: its data is not shown to clients.
-fn is_secure(edge: &crate::graph::Edge) -> bool {
+pub(super) fn is_secure(edge: &crate::graph::Edge) -> bool {
     edge.metadata
         .as_ref()
         .and_then(|m| m.get("secure"))
         .is_some_and(|s| s == &Value::Bool(true))
 }
 
-fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
+pub(super) fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
     (
         src.process.clone(),
         src.port.to_lowercase(),
@@ -315,148 +142,20 @@ fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String, String) {
     )
 }
 
-/// The protocol messages for one engine event (none for events clients do not see).
-fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
-    match event {
-        Event::Initial { tgt, value } => {
-            let tgt = live.names.graph_port(tgt);
-            if !live.shows_initial(&tgt) {
-                return Vec::new();
-            }
-            let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
-            let ip = Ip::Data(Payload::from_json(value));
-            let mut message = packet_message(graph_id, id, None, &tgt, &ip, false);
-            // The graph's own value: a JSON string stays a string, even if its text is a
-            // number.
-            if ip.payload().len() <= MAX_DATA_BYTES {
-                message.payload["data"] = value.clone();
-            }
-            vec![message]
-        }
-        Event::Data { edge, ip } => {
-            // Edges to and from exported ports are reported as `runtime:packet`.
-            if edge.src.process.is_empty() || edge.tgt.process.is_empty() {
-                return Vec::new();
-            }
-            // Per packet: no key is built, and no name copied, unless some edge needs it.
-            let secure =
-                !live.secure.is_empty() && live.secure.contains(&edge_key(&edge.src, &edge.tgt));
-            let (src, tgt) = (
-                live.names.graph_port(&edge.src),
-                live.names.graph_port(&edge.tgt),
-            );
-            vec![packet_message(
-                graph_id,
-                edge_label(&src, &tgt),
-                Some(&src),
-                &tgt,
-                ip,
-                secure,
-            )]
-        }
-        Event::ProcessError { node, message } => vec![Message::new(
-            "network",
-            "processerror",
-            json!({ "id": live.names.graph(node), "error": message, "graph": graph_id }),
-        )],
-        Event::Output { message, .. } => vec![Message::new(
-            "network",
-            "output",
-            json!({ "message": message, "type": "message" }),
-        )],
-        Event::Started
-        | Event::ProcessEnded { .. }
-        | Event::Finished { .. }
-        | Event::Stopped { .. } => Vec::new(),
-    }
-}
-
-/// noflo's name for an edge: `Hello() OUT -> IN World()`.
-fn edge_label(src: &PortRef, tgt: &PortRef) -> String {
-    format!(
-        "{}() {} -> {} {}()",
-        src.process,
-        src.port.to_uppercase(),
-        tgt.port.to_uppercase(),
-        tgt.process
-    )
-}
-
-fn packet_message(
-    graph_id: &str,
-    id: String,
-    src: Option<&PortRef>,
-    tgt: &PortRef,
-    ip: &Ip,
-    secure: bool,
-) -> Message {
-    let mut payload = Map::new();
-    payload.insert("id".into(), Value::from(id));
-    if let Some(src) = src {
-        payload.insert("src".into(), port_json(src));
-    }
-    payload.insert("tgt".into(), port_json(tgt));
-    payload.insert("graph".into(), Value::from(graph_id));
-    let command = match ip {
-        Ip::Data(p) => {
-            let data = if secure {
-                Value::from("DATA")
-            } else {
-                shown(p)
-            };
-            payload.insert("data".into(), data);
-            "data"
-        }
-        Ip::Open(p) => {
-            payload.insert("group".into(), Value::from(p.to_string_lossy().as_ref()));
-            "begingroup"
-        }
-        Ip::Close(p) => {
-            payload.insert("group".into(), Value::from(p.to_string_lossy().as_ref()));
-            "endgroup"
-        }
-    };
-    Message::new("network", command, Value::Object(payload))
-}
-
-/// A payload as clients see it: its JSON value, or a shortened text for long payloads.
-fn shown(payload: &Payload) -> Value {
-    if payload.len() <= MAX_DATA_BYTES {
-        return payload.to_json();
-    }
-    let mut end = MAX_DATA_BYTES;
-    let text = payload.to_string_lossy();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Value::from(format!(
-        "{}… ({} bytes)",
-        &text[..end.min(text.len())],
-        payload.len()
-    ))
-}
-
 impl Drop for Live {
     fn drop(&mut self) {
         let unreported = self.network.unreported();
         if unreported > 0 {
+            let rate = self.network.config().watch_rate.unwrap_or_default();
             tracing::info!(
-                "{unreported} packets on watched edges were not shown to clients (at most {} \
-                 per edge per second are)",
-                self.network_rate()
+                "{unreported} packets on watched edges were not shown to clients (at most \
+                 {rate} per edge per second are, or the events came faster than reported)"
             );
         }
     }
 }
 
 impl Live {
-    fn network_rate(&self) -> String {
-        self.network
-            .config()
-            .watch_rate
-            .map_or_else(|| "all".into(), |rate| rate.to_string())
-    }
-
     /// Reports packets only on the edges `selection` covers ([`EdgeId::covers`]; `None`:
     /// every edge and IIP).
     pub(crate) fn watch_only(&mut self, selection: Option<&[EdgeId]>) {
@@ -466,7 +165,7 @@ impl Live {
 
     /// Whether the IIPs into `tgt` (named as in the graph) are shown: without a selection,
     /// or when the selection names their edge ([`EdgeId::initial`]).
-    fn shows_initial(&self, tgt: &PortRef) -> bool {
+    pub(super) fn shows_initial(&self, tgt: &PortRef) -> bool {
         let Some(selection) = &self.selection else {
             return true;
         };

@@ -30,7 +30,7 @@ impl Trace {
             bytes: 0,
             capacity: capacity.clamp(1, MAX_BUFFER_BYTES),
             recording: true,
-            started: super::network::now(),
+            started: super::report::now(),
         }
     }
 
@@ -60,7 +60,7 @@ impl Trace {
             "protocol": message.protocol,
             "command": message.command,
             "payload": message.payload,
-            "time": super::network::now(),
+            "time": super::report::now(),
         });
         let size = event.to_string().len();
         self.events.push_back((size, event));
@@ -85,7 +85,7 @@ impl Trace {
             "header": {
                 "runtime": runtime_id,
                 "start": self.started,
-                "end": super::network::now(),
+                "end": super::report::now(),
                 "graphs": graphs,
                 "main": graph_id,
             },

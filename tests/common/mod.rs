@@ -3,6 +3,7 @@
 
 pub mod native;
 pub mod protocol;
+pub mod served;
 pub mod wasm;
 
 use std::sync::Arc;
