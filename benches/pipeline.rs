@@ -5,6 +5,10 @@
 //! - `pipeline/flowd_repeat`: the same shape as a flowd network, built and run as `flowd run`
 //!   runs a graph: `Generate -> Repeat x4 -> Drop`, each a real process with its own ports
 //!   and bounded edges (default capacity), IPs with 8-byte payloads.
+//! - `pipeline/flowd_repeat_watched`: the same network with every edge watched as `flowd serve`
+//!   watches it (packets reported at most 100 per edge per second, the rest counted).
+//! - `pipeline/flowd_repeat_watched_all`: every IP on every edge reported (as far as the event
+//!   channel has room), as flowd did before packets were sampled.
 //! - `latency/flowd_idle_4_stages`: one IP into an exported inport of an idle 4-stage network
 //!   of `core/Repeat`, until it comes out of the exported outport.
 //!
@@ -15,7 +19,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{STAGES, median_ns, pipeline, registry, run};
+use common::{STAGES, median_ns, pipeline, registry, run, run_with};
 use criterion::{Criterion, Throughput, criterion_group};
 use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
@@ -86,6 +90,26 @@ fn bench_throughput(c: &mut Criterion) {
     group.bench_function("flowd_repeat", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
     });
+    for (name, rate) in [
+        (
+            "flowd_repeat_watched",
+            Some(flowd::runtime::DEFAULT_DATA_RATE),
+        ),
+        ("flowd_repeat_watched_all", None),
+    ] {
+        let config = || NetworkConfig {
+            watch_edges: true,
+            watch_rate: rate,
+            ..NetworkConfig::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| run_with(&registry, &graph, config()))
+                    .sum()
+            })
+        });
+    }
     group.finish();
 }
 
@@ -129,6 +153,18 @@ fn main() {
             per_second(flowd) / 1e6
         );
         println!("  ratio flowd/baseline {:>8.2}", base / flowd);
+        for (name, label) in [
+            ("flowd_repeat_watched", "watched, sampled   "),
+            ("flowd_repeat_watched_all", "watched, every IP  "),
+        ] {
+            if let Some(watched) = median_ns("pipeline", name) {
+                println!(
+                    "  {label}  {:>8.2} M IPs/s ({:.2} of unwatched)",
+                    per_second(watched) / 1e6,
+                    flowd / watched
+                );
+            }
+        }
     }
     if let Some(latency) = median_ns("latency", "flowd_idle_4_stages") {
         println!("  idle 4-stage latency {:>8.1} us (median)", latency / 1e3);

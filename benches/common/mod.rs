@@ -76,8 +76,13 @@ pub fn pipeline(stage: &str, ips: u64, size: usize) -> Graph {
 
 /// Builds and runs `graph` as `flowd run` does; the time from start to finish.
 pub fn run(registry: &Registry, graph: &Graph) -> Duration {
+    run_with(registry, graph, NetworkConfig::default())
+}
+
+/// As [`run`], with `config`.
+pub fn run_with(registry: &Registry, graph: &Graph, config: NetworkConfig) -> Duration {
     let start = Instant::now();
-    let network = Network::start(graph, registry, NetworkConfig::default())
+    let network = Network::start(graph, registry, config)
         .unwrap_or_else(|e| panic!("the bench graph must start: {e}"));
     let outcome = network.wait();
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
