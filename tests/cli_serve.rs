@@ -235,3 +235,49 @@ async fn an_operators_maximum_of_processes_refuses_larger_networks() {
     c.until_stopped("five").await;
     assert_eq!(run_small(&mut c, "small", "fits").await, ["fits"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_graph_file_is_created_empty_and_edits_land_in_it() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("my.json");
+    let file_arg = file.to_str().unwrap();
+    let served = Served::start(&["--graph", file_arg, "--autosave"], state.path());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("the file is created"))
+            .expect("it holds a JSON graph");
+    assert_eq!(written["processes"], json!({}));
+    let mut c = Client::connect(&served.url, None).await;
+    let runtime = c
+        .request("runtime", "getruntime", json!({}), "runtime")
+        .await;
+    assert_eq!(runtime["graph"], "my");
+    c.add_node("my", "r", "core/Repeat").await;
+    c.request("network", "persist", json!({}), "persist").await;
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written["processes"]["r"]["component"], "core/Repeat");
+}
+
+#[test]
+fn a_port_in_use_is_named_with_its_cause_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_flowd"))
+        .args(["serve", "--listen", &address, "--state-dir"])
+        .arg(state.path())
+        .env_remove("FLOWD_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
+    );
+}

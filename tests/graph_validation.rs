@@ -133,6 +133,25 @@ fn an_unconnected_required_port_is_named() {
 }
 
 #[test]
+fn a_required_bang_port_may_stay_unconnected() {
+    // noflo-ui shows core/Kick's `in` (a bang port) as a button, never as a wire.
+    let graph = flowd::Graph::from_json(
+        r#"{"processes": {"k": {"component": "core/Kick"}, "show": {"component": "core/Output"}},
+            "connections": [{"data": "x", "tgt": {"process": "k", "port": "data"}},
+                            {"src": {"process": "k", "port": "out"}, "tgt": {"process": "show", "port": "in"}}]}"#,
+    )
+    .expect("parses");
+    let registry = flowd::Registry::with_core();
+    graph
+        .validate(&registry)
+        .expect("an unwired bang port is fine");
+    let outcome = flowd::Network::start(&graph, &registry, Default::default())
+        .expect("starts")
+        .wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+}
+
+#[test]
 fn an_unusable_edge_capacity_is_refused_before_anything_is_allocated() {
     for capacity in ["1e18", "0", "\"many\"", "-3"] {
         let text = one_problem(&format!(

@@ -1030,3 +1030,36 @@ async fn network_answers_carry_the_request_id() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_graphs_name_their_environment_and_keep_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.json");
+    std::fs::write(
+        &file,
+        r#"{"properties": {"name": "mine", "environment": {"type": "noflo-nodejs", "x": 1}},
+            "processes": {}, "connections": []}"#,
+    )
+    .unwrap();
+    let server = TestServer::start(flowd::runtime::RuntimeConfig {
+        main_file: Some(file),
+        ..config()
+    })
+    .await;
+    Runtime::lock(&server.runtime)
+        .load_main_file()
+        .expect("the graph loads");
+    let mut c = server.client().await;
+    c.clear("fresh", false).await;
+    // noflo-ui reads a graph's environment from its source when it opens it.
+    for (graph, environment) in [
+        ("fresh", json!({"type": "flowd"})),
+        ("mine", json!({"type": "noflo-nodejs", "x": 1})),
+    ] {
+        let source = c
+            .request("component", "getsource", json!({"name": graph}), "source")
+            .await;
+        let code: Value = serde_json::from_str(source["code"].as_str().unwrap()).unwrap();
+        assert_eq!(code["properties"]["environment"], environment, "{graph}");
+    }
+}

@@ -138,4 +138,10 @@ impl PortSpec {
         self.required = true;
         self
     }
+
+    /// Whether this is a bang port (datatype `bang`): a trigger, which noflo-ui offers as a
+    /// button rather than a wire. Such a port is never required to be connected.
+    pub fn is_bang(&self) -> bool {
+        self.datatype.eq_ignore_ascii_case("bang")
+    }
 }

@@ -20,13 +20,12 @@ pub enum Error {
     #[error(transparent)]
     TooManyProcesses(#[from] crate::threads::Refused),
     /// The operating system refused a thread for a process.
-    #[error("process '{node}': cannot start a thread: {source}")]
+    #[error("process '{node}': cannot start a thread: {cause}")]
     Spawn {
         /// The process.
         node: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause (part of the message, so not also a `source`).
+        cause: std::io::Error,
     },
 }
 

@@ -299,9 +299,9 @@ impl Network {
         network.running.store(processes.len(), Ordering::SeqCst);
         for process in processes {
             let node = process.node().to_string();
-            process.start().map_err(|source| {
+            process.start().map_err(|cause| {
                 network.stop();
-                Error::Spawn { node, source }
+                Error::Spawn { node, cause }
             })?;
         }
         Ok(network)

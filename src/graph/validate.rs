@@ -102,7 +102,8 @@ impl Graph {
             let Some(spec) = specs.get(node.id.as_str()) else {
                 continue;
             };
-            for port in spec.inports.iter().filter(|p| p.required) {
+            // A bang port is a button in noflo-ui, not a wire: it may stay unconnected.
+            for port in spec.inports.iter().filter(|p| p.required && !p.is_bang()) {
                 let feeds = |target: &PortRef| {
                     target.process == node.id && target.port.eq_ignore_ascii_case(&port.name)
                 };

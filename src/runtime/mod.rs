@@ -180,8 +180,16 @@ impl Runtime {
     }
 
     /// Adds (or replaces) graph `id`; `main` makes it the main graph. A running network of a
-    /// replaced graph is stopped; its trace is kept.
+    /// replaced graph is stopped; its trace is kept. A graph without `properties.environment`
+    /// gets `{"type": "flowd"}`.
     pub fn add_graph(&mut self, id: &str, graph: Graph, main: bool) {
+        let mut graph = graph;
+        // noflo-ui reads the runtime type of a graph from here, and its dialogs fail without
+        // it; a graph that names its own environment keeps it.
+        graph
+            .properties
+            .entry("environment")
+            .or_insert_with(|| serde_json::json!({ "type": "flowd" }));
         let mut entry = GraphEntry::new(graph);
         if let Some(old) = self.graphs.remove(id) {
             if let NetworkState::Running(live) = &old.network {
@@ -197,15 +205,23 @@ impl Runtime {
     }
 
     /// Loads the main graph from [`RuntimeConfig::main_file`]; its id is its `id` or `name`
-    /// property, else the file's stem. Returns the id.
+    /// property, else the file's stem. Returns the id. A file that does not exist yet is
+    /// created, holding an empty graph: the user means to start one there.
     ///
     /// # Errors
     ///
-    /// The file cannot be read or is not a graph.
+    /// The file cannot be read, created or is not a graph.
     pub fn load_main_file(&mut self) -> Result<Option<String>, graph::Error> {
         let Some(path) = self.config.main_file.clone() else {
             return Ok(None);
         };
+        if !path.exists() {
+            let name = path
+                .file_stem()
+                .map_or_else(|| "main".into(), |s| s.to_string_lossy().into_owned());
+            graph::save(&Graph::new(&name), &path)?;
+            tracing::info!("created {} with an empty graph", path.display());
+        }
         let graph = graph::load(&path)?;
         let id = graph_id(&graph, &path);
         self.add_graph(&id, graph, true);

@@ -72,12 +72,12 @@ pub enum ServerError {
     )]
     OpenToNetwork(SocketAddr),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why (part of the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The TLS certificate or key is not usable.
     #[error("TLS: {0}")]
@@ -109,9 +109,9 @@ impl Server {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
         };
-        let bind_error = |source| ServerError::Bind {
+        let bind_error = |cause| ServerError::Bind {
             addr: config.listen,
-            source,
+            cause,
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
