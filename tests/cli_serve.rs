@@ -281,3 +281,28 @@ fn a_port_in_use_is_named_with_its_cause_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_readiness_line_offers_flowhub_and_the_community_build_or_the_ui_given() {
+    let state = tempfile::tempdir().unwrap();
+    let served = Served::start(&[], state.path());
+    for ui in ["https://app.flowhub.io/", "https://noflojs.org/noflo-ui/"] {
+        assert!(
+            served
+                .line
+                .contains(&format!("{ui}#runtime/endpoint?protocol%3Dwebsocket")),
+            "{}",
+            served.line
+        );
+    }
+    drop(served);
+    let local = Served::start(&["--ui", "http://localhost:9999/"], state.path());
+    assert!(
+        local
+            .line
+            .contains("(open http://localhost:9999/#runtime/endpoint?"),
+        "{}",
+        local.line
+    );
+    assert!(!local.line.contains("flowhub"), "{}", local.line);
+}

@@ -16,7 +16,11 @@ use crate::runtime::{Runtime, RuntimeConfig};
 use crate::server::{Server, ServerConfig};
 
 /// Where the noflo-ui URL printed at start points by default (the hosted noflo-ui).
+/// Flowhub, the hosted noflo-ui.
 const DEFAULT_UI: &str = "https://app.flowhub.io/";
+
+/// noflo-ui's own build of its latest version, from the noflo project.
+const COMMUNITY_UI: &str = "https://noflojs.org/noflo-ui/";
 
 /// The options of `flowd serve`.
 #[derive(Debug, Clone, ClapArgs)]
@@ -86,9 +90,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = crate::runtime::DEFAULT_DATA_RATE)]
     pub data_rate: u32,
 
-    /// The noflo-ui to point the printed URL at.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_UI)]
-    pub ui: String,
+    /// The noflo-ui to point the printed URL at, such as a local copy for a machine without
+    /// internet [default: Flowhub (app.flowhub.io), and noflo-ui's community build
+    /// (noflojs.org/noflo-ui)].
+    #[arg(long, value_name = "URL")]
+    pub ui: Option<String>,
 }
 
 impl Default for ServeArgs {
@@ -157,10 +163,12 @@ pub fn serve(
         let server = Server::bind(server_config, runtime).await?;
         let url = server.url();
         // One line on stdout once listening: test harnesses wait for it.
-        println!(
-            "flowd listening on {url} (open {})",
-            ui_url(&args.ui, &url, &id, full_secret.as_deref())
-        );
+        let open = |ui: &str| ui_url(ui, &url, &id, full_secret.as_deref());
+        let uis = match &args.ui {
+            Some(ui) => open(ui),
+            None => format!("{} or {}", open(DEFAULT_UI), open(COMMUNITY_UI)),
+        };
+        println!("flowd listening on {url} (open {uis})");
         server.run(shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
     })
