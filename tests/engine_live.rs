@@ -214,3 +214,72 @@ fn a_sender_whose_only_receiver_was_removed_takes_a_new_one() {
     expect_output(&network, "second", "two");
     network.stop();
 }
+
+#[test]
+fn every_core_setting_follows_a_new_iip_from_the_next_packet() {
+    // (component, setting, first value, new value, input, output before, output after)
+    let cases = [
+        ("core/Kick", "data", "one", "two", "x", "one", "two"),
+        ("core/SplitText", "separator", ",", ";", "a,b;c", "a", "a,b"),
+        ("core/Filter", "pattern", "^a", "^b", "b", "", "b"),
+    ];
+    let registry = test_registry();
+    for (component, setting, first, new, input_text, before, after) in cases {
+        let mut graph = Graph::new("settings");
+        graph.add_node("c", component);
+        graph.add_node("show", "core/Output");
+        graph.add_edge(port("c", "out"), port("show", "in"));
+        graph.add_iip(serde_json::json!(first), port("c", setting));
+        graph.add_inport("IN", "c", "in");
+        let mut network = start(&graph, &registry);
+        let mut input = network.take_inport("IN").unwrap();
+        input.send(Ip::data(input_text)).unwrap();
+        if !before.is_empty() {
+            expect_output(&network, "show", before);
+        }
+        network
+            .send_initial(&port("c", setting), &serde_json::json!(new))
+            .unwrap();
+        input.send(Ip::data(input_text)).unwrap();
+        expect_output(&network, "show", after);
+        drop(input);
+        let outcome = network.wait();
+        assert!(
+            outcome.errors.is_empty(),
+            "{component}: {:?}",
+            outcome.errors
+        );
+    }
+}
+
+#[test]
+fn a_timing_setting_is_read_again_at_the_next_packet() {
+    // Timing cannot be asserted on a shared machine: a bad new value shows it was read.
+    let registry = test_registry();
+    for (component, setting) in [("core/Delay", "delay"), ("core/Throttle", "interval")] {
+        let mut graph = Graph::new("timing");
+        graph.add_node("c", component);
+        graph.add_node("show", "core/Output");
+        graph.add_edge(port("c", "out"), port("show", "in"));
+        graph.add_iip(serde_json::json!("0"), port("c", setting));
+        graph.add_inport("IN", "c", "in");
+        let mut network = start(&graph, &registry);
+        let mut input = network.take_inport("IN").unwrap();
+        input.send(Ip::data("first")).unwrap();
+        expect_output(&network, "show", "first");
+        network
+            .send_initial(&port("c", setting), &serde_json::json!("-5"))
+            .unwrap();
+        let _ = input.send(Ip::data("second"));
+        drop(input);
+        let outcome = network.wait();
+        assert_eq!(outcome.errors.len(), 1, "{component}: {:?}", outcome.errors);
+        assert!(
+            outcome.errors[0]
+                .1
+                .contains(&format!("inport '{setting}': invalid value '-5'")),
+            "{component}: {:?}",
+            outcome.errors
+        );
+    }
+}

@@ -290,3 +290,38 @@ async fn an_edge_added_while_running_is_shown_only_if_the_selection_covers_it() 
     c.request("network", "stop", live(json!({})), "stopped")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_edited_while_running_takes_effect_from_the_next_packet() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("live", false).await;
+    c.add_node("live", "keep", "core/Filter").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("keep", "out"), ("show", "in")).await;
+    c.add_iip("live", json!("^a"), ("keep", "pattern")).await;
+    c.export("live", "addinport", "in", ("keep", "in")).await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
+    c.request("runtime", "packet", packet("apple"), "packetsent")
+        .await;
+    assert_eq!(c.expect("network", "output").await["message"], "apple");
+
+    // noflo-ui changes an IIP as a removal and an addition.
+    c.edit(
+        "removeinitial",
+        live(json!({"src": {"data": "^a"}, "tgt": {"node": "keep", "port": "pattern"}})),
+    )
+    .await;
+    c.add_iip("live", json!("^b"), ("keep", "pattern")).await;
+    for text in ["avocado", "banana"] {
+        c.request("runtime", "packet", packet(text), "packetsent")
+            .await;
+    }
+    let output = c.expect("network", "output").await;
+    assert_eq!(output["message"], "banana", "the new pattern holds");
+    let status = c
+        .request("network", "getstatus", live(json!({})), "status")
+        .await;
+    assert_eq!(status["running"], true, "{status}");
+}

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{NativeComponent, in_port, out_port, read_millis};
+use super::setting::Setting;
+use super::{NativeComponent, in_port, millis, out_port};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError, Received};
 use crate::ip::Ip;
@@ -40,7 +41,7 @@ impl NativeComponent for Delay {
 
 impl Component for Delay {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let delay = read_millis(ctx, "delay", DEFAULT_DELAY)?;
+        let mut delay = Setting::read(ctx, "delay", millis, || Ok(DEFAULT_DELAY))?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         // The IPs held, each with the time it is due.
@@ -69,9 +70,9 @@ impl Component for Delay {
             };
             match received {
                 Received::Ip(_, ip) => {
-                    // read_millis refused delays the clock cannot add.
+                    // `millis` refused delays the clock cannot add.
                     let due = Instant::now()
-                        .checked_add(delay)
+                        .checked_add(*delay.get(ctx)?)
                         .unwrap_or_else(Instant::now);
                     pending.push_back((due, ip));
                 }

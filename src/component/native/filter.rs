@@ -2,10 +2,11 @@
 
 use regex::Regex;
 
+use super::setting::Setting;
 use super::{NativeComponent, try_send};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
-use crate::ip::Ip;
+use crate::ip::{Ip, Payload};
 
 /// Sends each data IP on `in` whose text matches the regular expression set on `pattern` to
 /// `out`, and every other data IP to `rejected` (or nowhere if `rejected` is not connected).
@@ -38,14 +39,8 @@ impl NativeComponent for Filter {
 
 impl Component for Filter {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let Some(pattern) = ctx.read_config("pattern")? else {
-            return Err(ProcessError::failed("inport 'pattern': no pattern given"));
-        };
-        let pattern = pattern.to_string_lossy();
-        let regex = Regex::new(&pattern).map_err(|e| {
-            ProcessError::failed(format!(
-                "inport 'pattern': invalid regular expression '{pattern}': {e}"
-            ))
+        let mut regex = Setting::read(ctx, "pattern", regex, || {
+            Err(ProcessError::failed("inport 'pattern': no pattern given"))
         })?;
         let input = ctx.inport("in")?;
         let matched = ctx.outport("out")?;
@@ -58,7 +53,7 @@ impl Component for Filter {
             };
             let (to_matched, to_rejected) = match &ip {
                 Ip::Data(text) => {
-                    let hit = regex.is_match(&text.to_string_lossy());
+                    let hit = regex.get(ctx)?.is_match(&text.to_string_lossy());
                     (hit, !hit)
                 }
                 Ip::Open(_) | Ip::Close(_) => (true, true),
@@ -72,6 +67,16 @@ impl Component for Filter {
         }
         Ok(())
     }
+}
+
+/// A regular expression, the setting of inport `name`.
+fn regex(name: &'static str, pattern: Payload) -> Result<Regex, ProcessError> {
+    let pattern = pattern.to_string_lossy();
+    Regex::new(&pattern).map_err(|e| {
+        ProcessError::failed(format!(
+            "inport '{name}': invalid regular expression '{pattern}': {e}"
+        ))
+    })
 }
 
 #[cfg(test)]

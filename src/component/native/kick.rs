@@ -1,5 +1,6 @@
 //! `core/Kick`: sends a configured packet each time it is kicked.
 
+use super::setting::{self, Setting};
 use super::{NativeComponent, out_port};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
@@ -34,14 +35,13 @@ impl NativeComponent for Kick {
 
 impl Component for Kick {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let packet = ctx
-            .read_config("data")?
-            .unwrap_or_else(|| Payload::from("null"));
+        let mut packet =
+            Setting::read(ctx, "data", setting::payload, || Ok(Payload::from("null")))?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         while let Some(ip) = ctx.recv(input)? {
             let ip = match ip {
-                Ip::Data(_) => Ip::Data(packet.clone()),
+                Ip::Data(_) => Ip::Data(packet.get(ctx)?.clone()),
                 bracket => bracket,
             };
             ctx.send(output, ip)?;

@@ -7,7 +7,8 @@
 //!
 //! Components that need settings (a file name, a pattern, a delay) read them from their own
 //! inports, usually fed by IIPs, before they process anything: the first data IP on such a port
-//! is the setting, and anything after it is ignored. A bad value ends the process with an error
+//! is the setting. A value that arrives later (an IIP added while the network runs) replaces it
+//! from the next packet on ([`setting::Setting`]). A bad value ends the process with an error
 //! naming the port and the value.
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::{Component, ComponentSpec, PortSpec, Registry};
 use crate::engine::{OutPort, ProcessContext, ProcessError};
-use crate::ip::Ip;
+use crate::ip::{Ip, Payload};
 
 mod collect;
 mod count;
@@ -27,6 +28,7 @@ mod merge;
 mod output;
 mod read_lines;
 mod repeat;
+mod setting;
 mod split;
 mod split_text;
 mod throttle;
@@ -79,16 +81,8 @@ fn out_port(description: &str) -> PortSpec {
     PortSpec::new("out", "all", description)
 }
 
-/// Reads a duration in milliseconds (a number ≥ 0, fractions allowed) from the inport `name`,
-/// or `default` if the port gives none.
-fn read_millis(
-    ctx: &mut ProcessContext,
-    name: &str,
-    default: Duration,
-) -> Result<Duration, ProcessError> {
-    let Some(value) = ctx.read_config(name)? else {
-        return Ok(default);
-    };
+/// A duration in milliseconds (a number ≥ 0, fractions allowed), the setting of inport `name`.
+fn millis(name: &'static str, value: Payload) -> Result<Duration, ProcessError> {
     let text = value.to_string_lossy();
     text.trim()
         .parse::<f64>()

@@ -1,6 +1,7 @@
 //! `core/SplitText`: splits the text of each data IP on a separator.
 
 use super::NativeComponent;
+use super::setting::Setting;
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::{Ip, Payload};
@@ -33,14 +34,7 @@ impl NativeComponent for SplitText {
 
 impl Component for SplitText {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let separator = ctx
-            .read_config("separator")?
-            .unwrap_or_else(|| Payload::from("\n"));
-        if separator.is_empty() {
-            return Err(ProcessError::failed(
-                "inport 'separator': invalid value '': the separator must not be empty",
-            ));
-        }
+        let mut separator = Setting::read(ctx, "separator", separator, || Ok(Payload::from("\n")))?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         while let Some(ip) = ctx.recv(input)? {
@@ -48,6 +42,7 @@ impl Component for SplitText {
                 ctx.send(output, ip)?;
                 continue;
             };
+            let separator = separator.get(ctx)?.clone();
             let bytes = text.to_bytes();
             let mut start = 0;
             for end in occurrences(&bytes, &separator) {
@@ -58,6 +53,16 @@ impl Component for SplitText {
         }
         Ok(())
     }
+}
+
+/// A separator: any text but the empty one.
+fn separator(name: &'static str, value: Payload) -> Result<Payload, ProcessError> {
+    if value.is_empty() {
+        return Err(ProcessError::failed(format!(
+            "inport '{name}': invalid value '': the separator must not be empty"
+        )));
+    }
+    Ok(value)
 }
 
 /// The start of each non-overlapping occurrence of `needle` (not empty) in `haystack`.

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{NativeComponent, in_port, out_port, read_millis};
+use super::setting::Setting;
+use super::{NativeComponent, in_port, millis, out_port};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 
@@ -35,7 +36,7 @@ impl NativeComponent for Throttle {
 
 impl Component for Throttle {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let interval = read_millis(ctx, "interval", DEFAULT_INTERVAL)?;
+        let mut interval = Setting::read(ctx, "interval", millis, || Ok(DEFAULT_INTERVAL))?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         let mut next: Option<Instant> = None;
@@ -45,8 +46,8 @@ impl Component for Throttle {
                 if let Some(wait) = wait.filter(|wait| !wait.is_zero()) {
                     ctx.sleep(wait)?;
                 }
-                // read_millis refused intervals the clock cannot add.
-                next = Instant::now().checked_add(interval);
+                // `millis` refused intervals the clock cannot add.
+                next = Instant::now().checked_add(*interval.get(ctx)?);
             }
             ctx.send(output, ip)?;
         }

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use super::setting::{self, Setting};
 use super::{NativeComponent, out_port, try_send};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
@@ -35,30 +36,45 @@ impl NativeComponent for WriteLines {
 
 impl Component for WriteLines {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let Some(name) = ctx.read_config("file")? else {
-            return Err(ProcessError::failed("inport 'file': no file name given"));
-        };
-        let name = name.to_string_lossy().into_owned();
-        let file = File::create(&name)
-            .map_err(|e| ProcessError::failed(format!("cannot create '{name}': {e}")))?;
-        let cannot =
-            |e: std::io::Error| ProcessError::failed(format!("cannot write '{name}': {e}"));
-        let mut writer = BufWriter::new(file);
+        let mut file = Setting::read(ctx, "file", setting::text, || {
+            Err(ProcessError::failed("inport 'file': no file name given"))
+        })?;
+        let mut name = file.get(ctx)?.clone();
+        let mut writer = create(&name)?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         let mut forward = ctx.is_outport_connected(output);
         while let Some(ip) = ctx.recv(input)? {
             if let Ip::Data(line) = &ip {
-                writer.write_all(line).map_err(cannot)?;
-                writer.write_all(b"\n").map_err(cannot)?;
+                // A new file name set while running: the lines from here on go there.
+                if *file.get(ctx)? != name {
+                    writer.flush().map_err(|e| cannot_write(&name, e))?;
+                    name = file.get(ctx)?.clone();
+                    writer = create(&name)?;
+                }
+                writer.write_all(line).map_err(|e| cannot_write(&name, e))?;
+                writer
+                    .write_all(b"\n")
+                    .map_err(|e| cannot_write(&name, e))?;
             }
             if forward {
                 forward = try_send(ctx, output, ip)?;
             }
         }
-        writer.flush().map_err(cannot)?;
+        writer.flush().map_err(|e| cannot_write(&name, e))?;
         Ok(())
     }
+}
+
+/// Creates (or empties) the file `name` for writing.
+fn create(name: &str) -> Result<BufWriter<File>, ProcessError> {
+    File::create(name)
+        .map(BufWriter::new)
+        .map_err(|e| ProcessError::failed(format!("cannot create '{name}': {e}")))
+}
+
+fn cannot_write(name: &str, error: std::io::Error) -> ProcessError {
+    ProcessError::failed(format!("cannot write '{name}': {error}"))
 }
 
 #[cfg(test)]

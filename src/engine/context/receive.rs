@@ -67,6 +67,22 @@ impl ProcessContext {
         }
     }
 
+    /// Takes every IP waiting on `port` now, without waiting, and returns the newest data IP
+    /// among them: for a setting that changed while the network runs.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops.
+    pub fn newest_data(&mut self, port: InPort) -> Result<Option<Payload>, ProcessError> {
+        let mut newest = None;
+        while let Some(ip) = self.try_recv(port)? {
+            if let Ip::Data(payload) = ip {
+                newest = Some(payload);
+            }
+        }
+        Ok(newest)
+    }
+
     /// Receives the next IP on `port` if one is there now, without waiting; `None` if there is
     /// none (see [`ProcessContext::is_ended`] to tell end of stream apart).
     ///
