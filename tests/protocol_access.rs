@@ -284,6 +284,18 @@ async fn a_read_only_client_follows_edits_but_sees_no_packets_and_cannot_edit() 
     full.assert_silent(Duration::from_millis(150)).await;
 }
 
+/// The next frame that is not news of a component (the graphs cleared as not main are
+/// components, announced after each edit); those are kept in `frames` too.
+async fn next_answer(client: &mut common::protocol::Client, frames: &mut Vec<Value>) -> Value {
+    loop {
+        let frame = client.next().await.expect("an answer");
+        if frame["command"] != "component" {
+            return frame;
+        }
+        frames.push(frame);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed() {
     let server = TestServer::start(guarded()).await;
@@ -295,7 +307,7 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     let top_level = json!({"protocol": "graph", "command": "clear", "secret": FULL,
         "payload": {"id": "top", "name": "Top"}});
     raw.send_text(top_level.to_string()).await;
-    let answer = raw.next().await.unwrap();
+    let answer = next_answer(&mut raw, &mut frames).await;
     assert_eq!(
         answer,
         json!({"protocol": "graph", "command": "clear", "payload": {"id": "top", "name": "Top"}})
@@ -304,7 +316,7 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     let in_payload = json!({"protocol": "graph", "command": "clear",
         "payload": {"id": "inner", "secret": FULL}});
     raw.send_text(in_payload.to_string()).await;
-    let answer = raw.next().await.unwrap();
+    let answer = next_answer(&mut raw, &mut frames).await;
     assert_eq!(
         answer,
         json!({"protocol": "graph", "command": "clear", "payload": {"id": "inner"}})
@@ -314,7 +326,7 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     let both = json!({"protocol": "graph", "command": "addnode", "secret": FULL,
         "payload": {"id": "n", "component": "core/Repeat", "graph": "top", "secret": FULL}});
     raw.send_text(both.to_string()).await;
-    let answer = raw.next().await.unwrap();
+    let answer = next_answer(&mut raw, &mut frames).await;
     assert_eq!(
         answer["payload"],
         json!({"id": "n", "component": "core/Repeat", "graph": "top"})
@@ -324,7 +336,7 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     let with_id = json!({"protocol": "network", "command": "getstatus", "secret": FULL,
         "requestId": "q1", "payload": {"graph": "top", "secret": FULL}});
     raw.send_text(with_id.to_string()).await;
-    let answer = raw.next().await.unwrap();
+    let answer = next_answer(&mut raw, &mut frames).await;
     assert_eq!(
         answer,
         json!({"protocol": "network", "command": "status", "responseTo": "q1",
@@ -334,7 +346,7 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     let getruntime = json!({"protocol": "runtime", "command": "getruntime", "secret": FULL,
         "payload": {"secret": FULL}});
     raw.send_text(getruntime.to_string()).await;
-    let answer = raw.next().await.unwrap();
+    let answer = next_answer(&mut raw, &mut frames).await;
     assert_eq!(
         names(&answer["payload"]["capabilities"]),
         OFFERED_WITHOUT_FILE
@@ -349,10 +361,13 @@ async fn the_secret_works_at_the_top_level_or_in_the_payload_and_is_never_echoed
     );
     frames.push(refused);
 
-    for _ in 0..3 {
-        frames.push(observer.next().await.expect("the observer follows"));
+    // The observer follows the three edits (and the news of the two graphs as components).
+    let mut edits = 0;
+    while let Some(frame) = observer.next_within(Duration::from_millis(300)).await {
+        edits += usize::from(frame["protocol"] == "graph");
+        frames.push(frame);
     }
-    observer.assert_silent(Duration::from_millis(150)).await;
+    assert_eq!(edits, 3, "{frames:#?}");
     for frame in &frames {
         let text = frame.to_string();
         assert!(!text.contains(FULL), "secret echoed: {text}");

@@ -156,3 +156,20 @@ fn set_source(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     reply.broadcast(runtime, component_message(&spec));
     Ok(())
 }
+
+/// Registers the graph `id` again under its component name, if it has one (a subgraph made
+/// with `graph:clear`), and tells every client of the component as it is now. A graph that
+/// cannot be a component (it contains itself) keeps its last registration; the log says why.
+pub(crate) fn publish_graph(runtime: &mut Runtime, reply: &Reply, id: &str) {
+    let Some((name, graph)) = runtime
+        .graphs
+        .get(id)
+        .and_then(|e| e.component.clone().zip(Some(e.graph.clone())))
+    else {
+        return;
+    };
+    match runtime.registry().register_graph(&name, graph) {
+        Ok(spec) => reply.broadcast(runtime, component_message(&spec)),
+        Err(error) => tracing::warn!("graph '{id}' is not usable as component {name}: {error}"),
+    }
+}

@@ -66,6 +66,7 @@ pub(crate) fn handle(runtime: &mut Runtime, reply: &Reply, command: &str, p: &Pa
     for edit in edits {
         runtime.follow(&id, edit);
     }
+    super::component::publish_graph(runtime, reply, &id);
     Ok(())
 }
 
@@ -93,6 +94,7 @@ fn clear(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     if runtime.is_running(&id) {
         super::network::stop(runtime, None, &id);
     }
+    let previous = runtime.graphs.get(&id).and_then(|e| e.component.clone());
     runtime.add_graph(&id, graph, main);
     runtime.edited(&id);
     let echo = fields::echo(p, &["id", "name", "library", "main", "icon", "description"]);
@@ -100,7 +102,36 @@ fn clear(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     if runtime.main_graph() == Some(id.as_str()) {
         super::runtime::broadcast_ports(runtime);
     }
+    // As the reference runtime does: a graph that is not the main graph is a component at
+    // once, `<library>/<id>`, so that a node of it can be added before it has any content.
+    let component = (!main).then(|| subgraph_name(runtime, p, &id));
+    if let Some(old) = previous.filter(|old| Some(old) != component.as_ref()) {
+        runtime
+            .registry()
+            .unregister_from(&old, &crate::component::Origin::Graph);
+    }
+    if let Some(entry) = runtime.graphs.get_mut(&id) {
+        entry.component = component;
+    }
+    super::component::publish_graph(runtime, reply, &id);
     Ok(())
+}
+
+/// The component name of the graph `id` that `graph:clear` made (not the main graph):
+/// `<library>/<id>`, the library being the request's (without a `noflo-` prefix, as noflo
+/// names them) or the runtime's namespace; an id with a `/` is a full name already.
+fn subgraph_name(runtime: &Runtime, p: &Payload, id: &str) -> String {
+    if id.contains('/') {
+        return id.to_string();
+    }
+    let library = match p.get("library") {
+        Some(Value::String(library)) if !library.is_empty() => library
+            .strip_prefix("noflo-")
+            .unwrap_or(library)
+            .to_string(),
+        _ => runtime.config().namespace.clone(),
+    };
+    format!("{library}/{id}")
 }
 
 type Echoes = Vec<(&'static str, Map<String, Value>)>;

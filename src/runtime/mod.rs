@@ -80,6 +80,9 @@ pub(crate) struct GraphEntry {
     pub(crate) trace: Option<Trace>,
     /// Edges selected with `network:edges` (all edges when `None`).
     pub(crate) watched: Option<Vec<crate::engine::EdgeId>>,
+    /// The component name the graph is registered under (a graph made by a client that is
+    /// not the main graph: a subgraph other graphs can use), kept up to date as it is edited.
+    pub(crate) component: Option<String>,
     dirty: bool,
 }
 
@@ -90,6 +93,7 @@ impl GraphEntry {
             network: NetworkState::Idle,
             trace: None,
             watched: None,
+            component: None,
             dirty: false,
         }
     }
