@@ -223,6 +223,9 @@ async fn edits_reach_every_client_and_answers_carry_the_request_id() {
     let mut watcher = server.client().await;
     editor.clear("g", false).await;
     watcher.expect("graph", "clear").await;
+    // Not the main graph, `g` is a component: both hear of it.
+    editor.expect("component", "component").await;
+    watcher.expect("component", "component").await;
 
     let frame = json!({"protocol": "graph", "command": "addnode", "requestId": "r-1",
         "payload": {"id": "n", "component": "core/Repeat", "graph": "g"}});

@@ -158,8 +158,10 @@ fn set_source(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
 }
 
 /// Registers the graph `id` again under its component name, if it has one (a subgraph made
-/// with `graph:clear`), and tells every client of the component as it is now. A graph that
-/// cannot be a component (it contains itself) keeps its last registration; the log says why.
+/// with `graph:clear`), and tells every client of the component when it is new or its spec
+/// (ports, description, icon) changed. A graph that is not a valid component (it contains
+/// itself, or leaves a required port unconnected) keeps its last registration; the log says
+/// why.
 pub(crate) fn publish_graph(runtime: &mut Runtime, reply: &Reply, id: &str) {
     let Some((name, graph)) = runtime
         .graphs
@@ -168,8 +170,12 @@ pub(crate) fn publish_graph(runtime: &mut Runtime, reply: &Reply, id: &str) {
     else {
         return;
     };
+    let before = runtime.registry().spec(&name);
     match runtime.registry().register_graph(&name, graph) {
-        Ok(spec) => reply.broadcast(runtime, component_message(&spec)),
-        Err(error) => tracing::warn!("graph '{id}' is not usable as component {name}: {error}"),
+        Ok(spec) if before.as_ref() != Some(&spec) => {
+            reply.broadcast(runtime, component_message(&spec));
+        }
+        Ok(_) => {}
+        Err(error) => tracing::debug!("graph '{id}' is not usable as component {name}: {error}"),
     }
 }

@@ -265,10 +265,17 @@ impl Client {
         .await
     }
 
-    /// Sends a request and returns the very next frame, whatever it is.
+    /// Sends a request and returns the very next frame, whatever it is, but for news of
+    /// components (`component:component`), which follows each edit of a graph that is a
+    /// component (one that is not the main graph) and may still be on its way.
     pub async fn ask(&mut self, protocol: &str, command: &str, payload: Value) -> Value {
         self.send(protocol, command, payload).await;
-        self.next().await.expect("an answer")
+        loop {
+            let frame = self.next().await.expect("an answer");
+            if frame["protocol"] != "component" || frame["command"] != "component" {
+                return frame;
+            }
+        }
     }
 
     /// Asserts that no frame arrives within `wait`.
