@@ -809,11 +809,19 @@ async fn getsource_serves_graphs_by_id_and_by_namespace() {
         assert_eq!(&graph, runtime.graph("hello").unwrap());
     }
 
+    // A core component shows its Rust source, never an error (noflo-ui makes an error a
+    // full-page one).
+    let answer = c
+        .ask("component", "getsource", json!({"name": "core/Repeat"}))
+        .await;
+    assert_eq!(answer["command"], "source", "{answer}");
+    assert_eq!(answer["payload"]["name"], "Repeat");
+    assert_eq!(answer["payload"]["library"], "core");
+    assert_eq!(answer["payload"]["language"], "rust");
+    let code = answer["payload"]["code"].as_str().unwrap();
+    assert!(code.contains("impl Component for Repeat"), "{code}");
+
     for (name, expected) in [
-        (
-            "core/Repeat",
-            "core/Repeat has no source to show: it is a native component compiled into flowd",
-        ),
         ("other/hello", "no component or graph named 'other/hello'"),
         ("nothing", "no component or graph named 'nothing'"),
     ] {

@@ -220,3 +220,33 @@ async fn a_new_subgraph_is_a_component_before_it_has_content() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listed_component_has_a_source_to_read() {
+    let registry =
+        common::wasm::registry_with(&common::wasm::host(&[]), &[&common::wasm::components_dir()]);
+    let server =
+        TestServer::start_with(config(), flowd::server::ServerConfig::default(), registry).await;
+    let mut c = server.client().await;
+    c.send("component", "list", json!({})).await;
+    let mut names = Vec::new();
+    loop {
+        let frame = c.next().await.expect("component list");
+        if frame["command"] == "componentsready" {
+            break;
+        }
+        names.push(frame["payload"]["name"].as_str().unwrap().to_string());
+    }
+    assert!(names.iter().any(|n| n == "text/Uppercase"), "{names:?}");
+    for name in &names {
+        let answer = c.ask("component", "getsource", json!({"name": name})).await;
+        assert_eq!(answer["command"], "source", "{name}: {answer}");
+        let code = answer["payload"]["code"].as_str().unwrap();
+        assert!(!code.is_empty(), "{name}");
+        if name == "text/Uppercase" {
+            assert_eq!(answer["payload"]["language"], "wit");
+            assert!(code.contains("world flowd-component"), "{code}");
+            assert!(code.contains("text_uppercase.wasm"), "{code}");
+        }
+    }
+}

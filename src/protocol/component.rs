@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::fields;
 use super::{Handled, Message, Payload, Reply, unsupported};
-use crate::component::{ComponentSpec, PortSpec};
+use crate::component::{ComponentSpec, Origin, PortSpec};
 use crate::graph::Format;
 use crate::runtime::Runtime;
 
@@ -64,7 +64,7 @@ fn port_definition(port: &PortSpec) -> Value {
 }
 
 /// `component:source` for a graph (by id, or as `<library>/<id>`, or a registered subgraph);
-/// an error naming why other components have no source to show.
+/// for any other component, its source for reading ([`readonly_source`]).
 fn source_of(runtime: &Runtime, name: &str) -> Result<Message, String> {
     let namespace = runtime.config().namespace.as_str();
     let (library, bare) = match name.split_once('/') {
@@ -99,18 +99,65 @@ fn source_of(runtime: &Runtime, name: &str) -> Result<Message, String> {
             }),
         ));
     }
-    match runtime.registry().spec(name) {
-        Some(spec) => Err(format!(
-            "{} has no source to show: {}",
-            spec.name,
-            if spec.name.starts_with("core/") {
-                "it is a native component compiled into flowd"
-            } else {
-                "it was loaded compiled (a WebAssembly component or a shared object)"
-            }
-        )),
-        None => Err(format!("no component or graph named '{name}'")),
+    let registry = runtime.registry();
+    let spec = registry
+        .spec(name)
+        .ok_or_else(|| format!("no component or graph named '{name}'"))?;
+    let origin = registry.origin(name).unwrap_or(Origin::Builtin);
+    Ok(readonly_source(&spec, &origin))
+}
+
+/// The source of a component that is not a graph, for reading only: a core component's Rust
+/// source; for a WebAssembly component or a shared object, what it declares, its file, and the
+/// interface it implements. noflo-ui shows any language it does not know as plain code.
+fn readonly_source(spec: &ComponentSpec, origin: &Origin) -> Message {
+    let (library, bare) = spec
+        .name
+        .split_once('/')
+        .unwrap_or(("", spec.name.as_str()));
+    let (language, code) = match (origin, crate::component::native::source(&spec.name)) {
+        (Origin::Builtin, Some(source)) => ("rust", source.to_string()),
+        (Origin::File(path), _) if path.extension().is_some_and(|e| e == "wasm") => (
+            "wit",
+            format!(
+                "{}// Loaded from {}; it implements this world:\n\n{}",
+                declaration(spec),
+                path.display(),
+                include_str!("../../wit/component.wit")
+            ),
+        ),
+        (Origin::File(path), _) => (
+            "c",
+            format!(
+                "{}// A native shared object loaded from {}; it implements this interface:\n\n{}",
+                declaration(spec),
+                path.display(),
+                include_str!("../../guest-sdk/include/flowd.h")
+            ),
+        ),
+        _ => ("text", declaration(spec)),
+    };
+    Message::new(
+        "component",
+        "source",
+        json!({"name": bare, "library": library, "language": language, "code": code}),
+    )
+}
+
+/// What a component declares, as comment lines: its name, description and ports.
+fn declaration(spec: &ComponentSpec) -> String {
+    let mut text = format!("// {}: {}\n", spec.name, spec.description);
+    for (direction, ports) in [("inport", &spec.inports), ("outport", &spec.outports)] {
+        for port in ports {
+            let array = if port.array { "[]" } else { "" };
+            let required = if port.required { ", required" } else { "" };
+            text.push_str(&format!(
+                "// {direction} {}{array} ({}{required}): {}\n",
+                port.name, port.datatype, port.description
+            ));
+        }
     }
+    text
 }
 
 /// `component:source`: a graph (FBP JSON or .fbp) becomes a subgraph component.

@@ -55,6 +55,29 @@ pub fn register_all(registry: &Registry) {
     register::<throttle::Throttle>(registry);
 }
 
+/// The Rust source of the core component `name`, as compiled into flowd (shown read-only to
+/// protocol clients that ask for it).
+pub fn source(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "core/Repeat" => include_str!("repeat.rs"),
+        "core/Drop" => include_str!("drop.rs"),
+        "core/Output" => include_str!("output.rs"),
+        "core/Kick" => include_str!("kick.rs"),
+        "core/Split" => include_str!("split.rs"),
+        "core/Merge" => include_str!("merge.rs"),
+        "core/Count" => include_str!("count.rs"),
+        "core/Collect" => include_str!("collect.rs"),
+        "core/ReadLines" => include_str!("read_lines.rs"),
+        "core/WriteLines" => include_str!("write_lines.rs"),
+        "core/SplitText" => include_str!("split_text.rs"),
+        "core/Filter" => include_str!("filter.rs"),
+        "core/Delay" => include_str!("delay.rs"),
+        "core/Throttle" => include_str!("throttle.rs"),
+        "core/Exec" => include_str!("../exec/mod.rs"),
+        _ => return None,
+    })
+}
+
 /// A native component: a spec, and a way to make a fresh instance for each process.
 pub trait NativeComponent: Component + Default + 'static {
     /// The component's spec.
