@@ -14,6 +14,26 @@ async fn send(c: &mut Client, graph: &str, command: &str, mut payload: Value) ->
     c.edit(command, payload).await
 }
 
+/// The names `component:list` gives, in order.
+async fn component_names(c: &mut Client) -> Vec<String> {
+    c.send("component", "list", json!({})).await;
+    let mut names = Vec::new();
+    loop {
+        let frame = c.next().await.expect("component list");
+        if frame["command"] == "componentsready" {
+            return names;
+        }
+        if frame["command"] == "component" {
+            names.push(
+                frame["payload"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+}
+
 fn edge(src: (&str, &str), tgt: (&str, &str)) -> Value {
     json!({"src": {"node": src.0, "port": src.1}, "tgt": {"node": tgt.0, "port": tgt.1}})
 }
@@ -201,16 +221,8 @@ async fn a_new_subgraph_is_a_component_before_it_has_content() {
     let component = c.expect("component", "component").await;
     assert_eq!(component["name"], "flowd/Empty");
     assert_eq!(component["description"], "nothing yet");
-    c.send("component", "list", json!({})).await;
-    let mut listed = Vec::new();
-    loop {
-        let frame = c.next().await.expect("component list");
-        if frame["command"] == "componentsready" {
-            break;
-        }
-        listed.push(frame["payload"]["name"].clone());
-    }
-    assert!(listed.contains(&json!("flowd/Empty")), "{listed:?}");
+    let listed = component_names(&mut c).await;
+    assert!(listed.iter().any(|n| n == "flowd/Empty"), "{listed:?}");
     main_graph(&mut c).await;
     send(
         &mut c,
@@ -228,15 +240,7 @@ async fn every_listed_component_has_a_source_to_read() {
     let server =
         TestServer::start_with(config(), flowd::server::ServerConfig::default(), registry).await;
     let mut c = server.client().await;
-    c.send("component", "list", json!({})).await;
-    let mut names = Vec::new();
-    loop {
-        let frame = c.next().await.expect("component list");
-        if frame["command"] == "componentsready" {
-            break;
-        }
-        names.push(frame["payload"]["name"].as_str().unwrap().to_string());
-    }
+    let names = component_names(&mut c).await;
     assert!(names.iter().any(|n| n == "text/Uppercase"), "{names:?}");
     for name in &names {
         let answer = c.ask("component", "getsource", json!({"name": name})).await;
@@ -248,5 +252,40 @@ async fn every_listed_component_has_a_source_to_read() {
             assert!(code.contains("world flowd-component"), "{code}");
             assert!(code.contains("text_uppercase.wasm"), "{code}");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_hear_of_component_files_that_come_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = std::sync::Arc::new(flowd::Registry::with_core());
+    let (_watcher, _) = flowd::component::wasm::ComponentDir::watch(
+        common::wasm::host(&[]),
+        registry.clone(),
+        dir.path(),
+        std::time::Duration::from_millis(50),
+    )
+    .expect("watches");
+    let server =
+        TestServer::start_with(config(), flowd::server::ServerConfig::default(), registry).await;
+    let mut c = server.client().await;
+    let file = dir.path().join("upper.wasm");
+    std::fs::copy(
+        common::wasm::components_dir().join("text_uppercase.wasm"),
+        &file,
+    )
+    .unwrap();
+    let component = c.expect("component", "component").await;
+    assert_eq!(component["name"], "text/Uppercase");
+    assert_eq!(component["inPorts"][0]["id"], "in");
+
+    std::fs::remove_file(&file).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while component_names(&mut c)
+        .await
+        .contains(&"text/Uppercase".to_string())
+    {
+        assert!(std::time::Instant::now() < deadline, "still listed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -30,7 +30,7 @@ mod spec;
 pub mod wasm;
 
 pub use allow::AllowList;
-pub use registry::{ComponentFactory, NameError, NodeInfo, Origin, Registry, is_reserved};
+pub use registry::{Change, ComponentFactory, NameError, NodeInfo, Origin, Registry, is_reserved};
 pub use spec::{ComponentSpec, PortSpec};
 
 use crate::engine::{ProcessContext, ProcessError};

@@ -88,13 +88,24 @@ struct Entry {
     origin: Origin,
 }
 
+/// A change to the registry, as its followers hear of it ([`Registry::follow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A component was registered under this name, new or replacing one.
+    Registered(String),
+    /// The component of this name was removed.
+    Unregistered(String),
+}
+
 /// Every registered component, by full name (`library/Name`).
 ///
 /// The registry is the one list that feeds graph validation, `flowd components` and the
-/// protocol's component list. It can be shared between threads and added to while networks run.
+/// protocol's component list. It can be shared between threads and added to while networks run;
+/// who needs to know of changes follows it ([`Registry::follow`]).
 #[derive(Default)]
 pub struct Registry {
     entries: RwLock<BTreeMap<String, Entry>>,
+    followers: std::sync::Mutex<Vec<crossbeam_channel::Sender<Change>>>,
 }
 
 impl Registry {
@@ -121,8 +132,26 @@ impl Registry {
             graph: None,
             origin: Origin::Builtin,
         };
+        let name = entry.spec.name.clone();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.insert(entry.spec.name.clone(), entry);
+        entries.insert(name.clone(), entry);
+        drop(entries);
+        self.tell(Change::Registered(name));
+    }
+
+    /// Every change from now on, on the returned channel (until it is dropped).
+    pub fn follow(&self) -> crossbeam_channel::Receiver<Change> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        rx
+    }
+
+    fn tell(&self, change: Change) {
+        let mut followers = self.followers.lock().unwrap_or_else(|e| e.into_inner());
+        followers.retain(|follower| follower.send(change.clone()).is_ok());
     }
 
     /// Adds a component from `origin`, replacing one of the same name only if the same origin
@@ -161,7 +190,9 @@ impl Registry {
                 });
             }
         }
-        entries.insert(name, entry);
+        entries.insert(name.clone(), entry);
+        drop(entries);
+        self.tell(Change::Registered(name));
         Ok(())
     }
 
@@ -243,6 +274,8 @@ impl Registry {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.get(name).is_some_and(|e| e.origin == *origin) {
             entries.remove(name);
+            drop(entries);
+            self.tell(Change::Unregistered(name.to_string()));
             return true;
         }
         false

@@ -18,6 +18,7 @@ mod runtime;
 mod trace;
 
 pub use capability::{Capabilities, Capability};
+pub(crate) use component::component_message;
 pub(crate) use fields::port_json;
 pub use message::{FrameError, Message, Request, known_protocol, protocol_name};
 

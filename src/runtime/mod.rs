@@ -143,6 +143,7 @@ impl Runtime {
         if autosave {
             spawn_autosave(Arc::downgrade(&shared));
         }
+        spawn_component_news(Arc::downgrade(&shared));
         shared
     }
 
@@ -395,6 +396,56 @@ fn graph_id(graph: &Graph, path: &Path) -> String {
         .map(str::to_string)
         .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "main".into())
+}
+
+/// Tells clients of components that files bring, change or take away while flowd runs
+/// (`--components`): a new or changed one as `component:component` to every client that may
+/// hear it. The protocol has no message for a removed component: running networks keep their
+/// processes, new networks and `component:list` no longer have it, and the log says so.
+/// (Graphs made components through the protocol announce themselves.)
+fn spawn_component_news(runtime: Weak<Mutex<Runtime>>) {
+    let Some(changes) = runtime
+        .upgrade()
+        .map(|r| Runtime::lock(&r).registry.follow())
+    else {
+        return;
+    };
+    let spawned = crate::threads::spawn("flowd-component-news", move || {
+        loop {
+            let change = match changes.recv_timeout(Duration::from_secs(1)) {
+                Ok(change) => Some(change),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            };
+            // The runtime gone, so is this thread.
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            let Some(change) = change else {
+                continue;
+            };
+            let mut runtime = Runtime::lock(&runtime);
+            match change {
+                crate::component::Change::Registered(name) => {
+                    let from_file = matches!(
+                        runtime.registry.origin(&name),
+                        Some(crate::component::Origin::File(_))
+                    );
+                    if let (true, Some(spec)) = (from_file, runtime.registry.spec(&name)) {
+                        let message = crate::protocol::component_message(&spec);
+                        runtime.clients.broadcast(&message, None);
+                    }
+                }
+                crate::component::Change::Unregistered(name) => tracing::info!(
+                    "component {name} was removed: running networks keep its processes; new \
+                     networks and component:list no longer have it"
+                ),
+            }
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!("clients will not hear of component files that change: {error}");
+    }
 }
 
 fn spawn_autosave(runtime: Weak<Mutex<Runtime>>) {
