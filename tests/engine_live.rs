@@ -186,6 +186,32 @@ fn an_edge_added_beside_another_carries_the_next_ip_of_a_waiting_sender() {
 }
 
 #[test]
+fn an_edge_added_while_the_sender_computes_carries_the_ips_it_receives_after() {
+    let registry = test_registry();
+    let mut graph = Graph::new("live");
+    graph.add_node("busy", "test/Busy");
+    graph.add_node("first", "core/Output");
+    graph.add_edge(port("busy", "out"), port("first", "in"));
+    graph.add_inport("IN", "busy", "in");
+    let mut network = start(&graph, &registry);
+    let mut input = network.take_inport("IN").unwrap();
+    network
+        .add_process(&node("second", "core/Output"), &registry)
+        .unwrap();
+
+    // While the sender computes on "one", an edge is added, then "two" is queued for it: it
+    // takes "two" without ever waiting, and must send it on the new edge too.
+    input.send(Ip::data("one")).unwrap();
+    network
+        .connect(&port("busy", "out"), &port("second", "in"), None)
+        .unwrap();
+    input.send(Ip::data("two")).unwrap();
+    expect_output(&network, "second", "two");
+
+    network.stop();
+}
+
+#[test]
 fn a_sender_whose_only_receiver_was_removed_takes_a_new_one() {
     let registry = test_registry();
     let (mut network, mut input) = relay_network();

@@ -3,8 +3,9 @@
 //! The network keeps, for every inport of every process, a sender of its queue and its count
 //! of upstreams, and for every outport a [`Mailbox`]. Adding an edge raises the receiver's
 //! count, then posts the new sender to the sending process's mailbox; the process adopts it
-//! when it wakes from a wait or fills a batch, so the hot path pays one relaxed load per batch,
-//! and a process that was waiting sends its next IP on the new edge too. Removing an edge
+//! when it takes in a batch, wakes from a wait or fills a batch, so the hot path pays one
+//! relaxed load per batch, and whatever a process sends in answer to an IP that arrived after
+//! the edit goes on the new edge too. Removing an edge
 //! announces its end to the receiver at once and tells the sender to drop it; removing a
 //! process does both for each of its edges. An IIP for a running process travels as a
 //! one-packet upstream of its own.

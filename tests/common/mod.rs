@@ -62,7 +62,9 @@ pub struct Meter {
 /// - `test/Fail`: returns an error on its first IP;
 /// - `test/Block`: receives nothing and waits forever on `in` (which is never fed);
 /// - `test/Metered`: a producer that sends forever, recording into `meter`;
-/// - `test/SlowSink`: a consumer that sleeps 1 ms per IP, recording into `meter`.
+/// - `test/SlowSink`: a consumer that sleeps 1 ms per IP, recording into `meter`;
+/// - `test/Busy`: forwards `in` to `out`, computing for 300 ms (without waiting on the
+///   engine) between receiving each IP and sending it.
 pub fn registry(meter: Arc<Meter>) -> Registry {
     let registry = Registry::with_core();
     register_fn(&registry, "test/Generate", &[], || {
@@ -107,6 +109,16 @@ pub fn registry(meter: Arc<Meter>) -> Registry {
                 let in_flight = produced as i64 - meter.consumed.load(Ordering::SeqCst) as i64;
                 meter.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
             }
+        })
+    });
+    register_fn(&registry, "test/Busy", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let (input, out) = (ctx.inport("in")?, ctx.outport("out")?);
+            while let Some(ip) = ctx.recv(input)? {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                ctx.send(out, ip)?;
+            }
+            Ok(())
         })
     });
     let consumer_meter = meter;

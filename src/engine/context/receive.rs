@@ -60,7 +60,7 @@ impl ProcessContext {
             if self.stop.is_stopped() {
                 return Err(ProcessError::Stopped);
             }
-            if slot.incoming.poll() {
+            if self.poll(port) {
                 continue;
             }
             self.wait_for(&[port], None)?;
@@ -93,12 +93,11 @@ impl ProcessContext {
         if self.stop.is_stopped() {
             return Err(ProcessError::Stopped);
         }
-        let incoming = &mut self.inports[port.0].incoming;
         loop {
-            if let Some(ip) = incoming.next_buffered() {
+            if let Some(ip) = self.inports[port.0].incoming.next_buffered() {
                 return Ok(Some(ip));
             }
-            if !incoming.poll() {
+            if !self.poll(port) {
                 return Ok(None);
             }
         }
@@ -140,10 +139,11 @@ impl ProcessContext {
         };
         out.push(first);
         let mut count = 1;
-        let incoming = &mut self.inports[port.0].incoming;
         while count < max {
-            count += incoming.drain_buffered(out, max - count);
-            if count >= max || !incoming.poll() {
+            count += self.inports[port.0]
+                .incoming
+                .drain_buffered(out, max - count);
+            if count >= max || !self.poll(port) {
                 break;
             }
         }
@@ -279,9 +279,20 @@ impl ProcessContext {
     fn poll_all(&mut self, ports: &[InPort]) -> bool {
         let mut progressed = false;
         for port in ports {
-            progressed |= self.inports[port.0].incoming.poll();
+            progressed |= self.poll(*port);
         }
         progressed
+    }
+
+    /// Moves the next batch waiting on `port` into its buffer, if there is one; whether there
+    /// was. Live edits are adopted with each batch, so that an edge added before a packet
+    /// arrived carries what the process sends in answer to it, even if it never had to wait.
+    fn poll(&mut self, port: InPort) -> bool {
+        let polled = self.inports[port.0].incoming.poll();
+        if polled {
+            self.read_all_mail();
+        }
+        polled
     }
 
     /// The channels of those of `ports` that may still receive, with the slot of each.
