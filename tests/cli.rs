@@ -673,3 +673,14 @@ fn core_exec_runs_a_program_only_with_allow_exec() {
         .assert_code(1)
         .assert_stderr_has("is not allowed");
 }
+
+#[test]
+fn graph_files_are_read_up_to_a_limit_the_operator_sets() {
+    flowd(&["check", "/dev/zero"])
+        .assert_code(1)
+        .assert_stderr_has("/dev/zero: larger than 67108864 bytes, the limit for a graph file");
+    flowd(&["--max-graph-bytes", "100", "check", "examples/hello.fbp"])
+        .assert_code(1)
+        .assert_stderr_has("examples/hello.fbp: larger than 100 bytes");
+    flowd(&["--max-graph-bytes", "100000", "check", "examples/hello.fbp"]).assert_code(0);
+}

@@ -105,9 +105,16 @@ async fn autosave_writes_edits_without_being_asked() {
     let state = tempfile::tempdir().unwrap();
     let file = state.path().join("auto.fbp");
     std::fs::write(&file, "# @name auto\n'x' -> IN A(core/Repeat)\n").unwrap();
+    // Left by an earlier flowd killed while it saved (a process id no kernel gives out).
+    let leftover = state.path().join(".auto.fbp.tmp4194305");
+    std::fs::write(&leftover, "# @name au").unwrap();
     let served = Served::start(
         &["--graph", file.to_str().unwrap(), "--autosave"],
         state.path(),
+    );
+    assert!(
+        !leftover.exists(),
+        "the interrupted save's file is removed at start"
     );
     let mut c = Client::connect(&served.url, None).await;
     c.edit(

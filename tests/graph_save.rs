@@ -1,4 +1,5 @@
-//! Saving is atomic and keeps the previous file as `.bak`.
+//! Graph files: saving is atomic and keeps the previous file as `.bak`; what is left by an
+//! interrupted save is cleaned up; reading is bounded and takes what editors write.
 
 use flowd::Graph;
 use flowd::graph::{self, PortRef};
@@ -74,4 +75,66 @@ fn loading_a_missing_file_names_it() {
         err.to_string().starts_with("/nonexistent/graph.json: "),
         "{err}"
     );
+}
+
+#[test]
+fn a_byte_order_mark_before_a_graph_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "g.json",
+            r#"{"processes": {"a": {"component": "core/Repeat"}}, "connections": []}"#,
+        ),
+        ("g.fbp", "a(core/Repeat) OUT -> IN b(core/Drop)\n"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+        let graph = graph::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(graph.nodes[0].id, "a", "{name}");
+    }
+}
+
+#[test]
+fn a_graph_file_over_the_limit_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.json");
+    graph::save(&sample("big"), &path).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let err = graph::load_limited(&path, graph::Format::Json, size - 1).unwrap_err();
+    assert!(matches!(err, graph::Error::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("larger than"), "{err}");
+    assert!(graph::load_limited(&path, graph::Format::Json, size).is_ok());
+
+    // A device never ends: it is read only up to the limit.
+    let err = graph::load_limited(
+        std::path::Path::new("/dev/zero"),
+        graph::Format::Fbp,
+        1024 * 1024,
+    )
+    .unwrap_err();
+    assert!(matches!(err, graph::Error::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn temporary_files_of_interrupted_saves_are_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.json");
+    graph::save(&sample("kept"), &path).unwrap();
+    // A process id above any the kernel gives out: its writer is gone.
+    let stale = dir.path().join(".g.json.tmp4194305");
+    let own = dir
+        .path()
+        .join(format!(".g.json.tmp{}", std::process::id()));
+    let other_graph = dir.path().join(".h.json.tmp4194305");
+    for file in [&stale, &own, &other_graph] {
+        std::fs::write(file, "{").unwrap();
+    }
+    assert_eq!(graph::remove_stale_temp_files(&path).unwrap(), 1);
+    assert!(!stale.exists());
+    assert!(own.exists(), "a save in progress is kept");
+    assert!(
+        other_graph.exists(),
+        "another graph's files are its own business"
+    );
+    assert_eq!(graph::load(&path).unwrap(), sample("kept"));
 }

@@ -83,6 +83,10 @@ pub struct Args {
     #[arg(long, global = true, value_name = "N")]
     pub max_processes: Option<usize>,
 
+    /// Refuse graph files larger than BYTES (a `.fbp` or JSON graph is read whole).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = graph::DEFAULT_MAX_FILE_BYTES)]
+    pub max_graph_bytes: u64,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -172,10 +176,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &registry,
         AllowList::allowing(args.allow_exec.iter().cloned()),
     );
-    let max_processes = args.max_processes;
+    let limits = Limits {
+        max_processes: args.max_processes,
+        max_graph_bytes: args.max_graph_bytes,
+    };
+    let load = |path: &Path| -> anyhow::Result<Graph> {
+        Ok(graph::load_limited(
+            path,
+            Format::from_path(path),
+            limits.max_graph_bytes,
+        )?)
+    };
+    let max_processes = limits.max_processes;
     match args.command {
-        None => serve::serve(ServeArgs::default(), registry, max_processes),
-        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, max_processes),
+        None => serve::serve(ServeArgs::default(), registry, limits),
+        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, limits),
         Some(Command::Run {
             graph: path,
             capacity,
@@ -293,8 +308,13 @@ fn load_native(args: &Args, registry: &Registry) {
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<Graph> {
-    Ok(graph::load(path)?)
+/// The runtime-wide limits set on the command line, for every command.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `--max-processes`.
+    pub max_processes: Option<usize>,
+    /// `--max-graph-bytes`.
+    pub max_graph_bytes: u64,
 }
 
 /// Validates, listing every problem on its own line.

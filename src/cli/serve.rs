@@ -116,7 +116,7 @@ impl Default for ServeArgs {
 pub fn serve(
     args: ServeArgs,
     registry: Arc<Registry>,
-    max_processes: Option<usize>,
+    limits: super::Limits,
 ) -> anyhow::Result<ExitCode> {
     let secrets = secrets(&args)?;
     let full_secret = args.secret.first().cloned();
@@ -131,8 +131,9 @@ pub fn serve(
         secrets,
         main_file: args.graph.clone(),
         autosave: args.autosave,
+        max_graph_bytes: limits.max_graph_bytes,
         network: crate::engine::NetworkConfig {
-            max_processes,
+            max_processes: limits.max_processes,
             watch_rate: (args.data_rate > 0).then_some(args.data_rate),
             ..Default::default()
         },

@@ -36,6 +36,18 @@ pub enum Error {
         /// The cause (part of the message, so not also a `source`).
         cause: std::io::Error,
     },
+    /// A graph file is larger than the limit it is read with.
+    #[error(
+        "{}: larger than {limit} bytes, the limit for a graph file (raise it with \
+         --max-graph-bytes)",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A graph file failed to load; the inner error says why.
     #[error("{}: {cause}", path.display())]
     File {

@@ -27,6 +27,8 @@ mod validate;
 
 pub use edit::{Direction, EditError, RemovedNode, patch_metadata};
 pub use error::{Error, ValidationError};
-pub use file::{Format, load, load_as, save};
+pub use file::{
+    DEFAULT_MAX_FILE_BYTES, Format, load, load_as, load_limited, remove_stale_temp_files, save,
+};
 pub use model::{Connection, Edge, ExportedPort, Graph, Group, Iip, Node, Object, PortRef};
 pub use validate::SpecLookup;

@@ -46,6 +46,8 @@ pub struct RuntimeConfig {
     pub main_file: Option<PathBuf>,
     /// Whether edits of the main graph are written to `main_file` as they happen.
     pub autosave: bool,
+    /// The largest main graph file read, in bytes.
+    pub max_graph_bytes: u64,
     /// How networks are built. Packets on edges are shown to clients at most
     /// [`DEFAULT_DATA_RATE`] a second per edge unless `network.watch_rate` says otherwise.
     pub network: NetworkConfig,
@@ -65,6 +67,7 @@ impl Default for RuntimeConfig {
             secrets: BTreeMap::new(),
             main_file: None,
             autosave: false,
+            max_graph_bytes: graph::DEFAULT_MAX_FILE_BYTES,
             network: NetworkConfig {
                 watch_rate: Some(DEFAULT_DATA_RATE),
                 ..NetworkConfig::default()
@@ -227,7 +230,18 @@ impl Runtime {
             graph::save(&Graph::new(&name), &path)?;
             tracing::info!("created {} with an empty graph", path.display());
         }
-        let graph = graph::load(&path)?;
+        let graph = graph::load_limited(
+            &path,
+            graph::Format::from_path(&path),
+            self.config.max_graph_bytes,
+        )?;
+        // Saves of this file that a kill interrupted are of no use to anyone.
+        if let Err(error) = graph::remove_stale_temp_files(&path) {
+            tracing::warn!(
+                "cannot look for leftover temporary files of {}: {error}",
+                path.display()
+            );
+        }
         let id = graph_id(&graph, &path);
         self.add_graph(&id, graph, true);
         Ok(Some(id))

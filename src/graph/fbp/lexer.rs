@@ -42,7 +42,7 @@ pub(super) fn metadata(text: &str) -> Object {
     js_order(out)
 }
 
-pub(super) fn node_name(s: &mut Scanner) -> Option<String> {
+pub(super) fn node_name(s: &mut Scanner<'_>) -> Option<String> {
     s.named("a node name", |s| {
         let first = s.class(|c| c.is_ascii_alphabetic() || c == '_', "")?;
         let rest = s.many(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -50,7 +50,7 @@ pub(super) fn node_name(s: &mut Scanner) -> Option<String> {
     })
 }
 
-pub(super) fn port_name(s: &mut Scanner) -> Option<String> {
+pub(super) fn port_name(s: &mut Scanner<'_>) -> Option<String> {
     s.named("a port name", |s| {
         let first = s.class(|c| c.is_ascii_alphabetic() || c == '_', "")?;
         let rest = s.many(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
@@ -59,7 +59,7 @@ pub(super) fn port_name(s: &mut Scanner) -> Option<String> {
 }
 
 /// `NAME[index]`; names are lower-cased (fbp's `caseSensitive: false`).
-pub(super) fn port(s: &mut Scanner) -> Option<Port> {
+pub(super) fn port(s: &mut Scanner<'_>) -> Option<Port> {
     s.seq(|s| {
         let name = port_name(s)?.to_ascii_lowercase();
         let index = s.seq(|s| {
@@ -84,7 +84,7 @@ pub(super) fn port(s: &mut Scanner) -> Option<Port> {
     })
 }
 
-pub(super) fn component(s: &mut Scanner) -> Option<Component> {
+pub(super) fn component(s: &mut Scanner<'_>) -> Option<Component> {
     s.seq(|s| {
         s.lit("(", "'('")?;
         let pos = s.pos;
@@ -104,7 +104,7 @@ pub(super) fn component(s: &mut Scanner) -> Option<Component> {
 }
 
 /// `# @key value`, which must end its line.
-pub(super) fn annotation(s: &mut Scanner) -> Option<(String, String)> {
+pub(super) fn annotation(s: &mut Scanner<'_>) -> Option<(String, String)> {
     s.seq(|s| {
         s.lit("#", "a comment")?;
         s.spaces1()?;
@@ -124,7 +124,7 @@ pub(super) fn annotation(s: &mut Scanner) -> Option<(String, String)> {
     })
 }
 
-pub(super) fn comment(s: &mut Scanner) -> Option<()> {
+pub(super) fn comment(s: &mut Scanner<'_>) -> Option<()> {
     s.seq(|s| {
         s.spaces();
         s.lit("#", "a comment")?;
@@ -137,12 +137,12 @@ pub(super) fn is_newline(c: char) -> bool {
     matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')
 }
 
-pub(super) fn newline(s: &mut Scanner) -> Option<()> {
+pub(super) fn newline(s: &mut Scanner<'_>) -> Option<()> {
     s.class(is_newline, "end of line").map(|_| ())
 }
 
 /// `_ ","? comment? newline?`
-pub(super) fn line_terminator(s: &mut Scanner) {
+pub(super) fn line_terminator(s: &mut Scanner<'_>) {
     s.spaces();
     let _ = s.lit(",", "','");
     let _ = comment(s);

@@ -87,8 +87,8 @@ struct Export {
     pos: usize,
 }
 
-struct Parser {
-    s: Scanner,
+struct Parser<'a> {
+    s: Scanner<'a>,
     nodes: Vec<Declared>,
     by_id: HashMap<String, usize>,
     /// Anonymous nodes by where their `(Component)` is written, so re-parsing finds the same.
@@ -102,7 +102,7 @@ struct Parser {
     outports: Vec<Export>,
 }
 
-impl Parser {
+impl Parser<'_> {
     /// Runs `f`; if it fails, moves back to where it started.
     fn seq<T>(&mut self, f: impl FnOnce(&mut Parser) -> Option<T>) -> Option<T> {
         let start = self.s.pos;
@@ -281,26 +281,26 @@ impl Parser {
             s.lit("'", "an IIP")?;
             let mut text = String::new();
             loop {
-                match (s.peek(), s.peek_at(1)) {
-                    (Some('\\'), Some('\'')) => {
-                        text.push('\'');
-                        s.pos += 2;
-                    }
-                    (Some('\''), _) => {
-                        s.pos += 1;
-                        return Some(Value::String(text));
-                    }
-                    (Some(c), _) => {
-                        text.push(c);
-                        s.pos += 1;
-                    }
-                    (None, _) => {
-                        let (line, column) = s.line_col(start);
-                        s.fail(format!(
-                            "a closing ' for the IIP opened at line {line}, column {column}"
-                        ));
-                        return None;
-                    }
+                let rest = s.rest();
+                let Some(at) = rest.find(['\\', '\'']) else {
+                    s.skip(rest.len());
+                    let (line, column) = s.line_col(start);
+                    s.fail(format!(
+                        "a closing ' for the IIP opened at line {line}, column {column}"
+                    ));
+                    return None;
+                };
+                text.push_str(&rest[..at]);
+                s.skip(at);
+                if rest[at..].starts_with("\\'") {
+                    text.push('\'');
+                    s.skip(2);
+                } else if rest[at..].starts_with('\'') {
+                    s.skip(1);
+                    return Some(Value::String(text));
+                } else {
+                    text.push('\\');
+                    s.skip(1);
                 }
             }
         });
@@ -457,17 +457,16 @@ impl Parser {
     }
 
     /// fbp's `processEdges` and `validateContents`, then the graph.
-    fn finish(self) -> Result<Graph, Error> {
+    fn finish(mut self) -> Result<Graph, Error> {
+        // Moved, not copied: an IIP may be most of the text.
         let mut pairs = Vec::new();
-        let mut i = 1;
-        while i < self.parts.len() {
-            if let (Part::Src(..) | Part::Data(..), Part::Tgt(..)) =
-                (&self.parts[i - 1], &self.parts[i])
+        let mut parts = std::mem::take(&mut self.parts).into_iter().peekable();
+        while let Some(part) = parts.next() {
+            if matches!(part, Part::Src(..) | Part::Data(..))
+                && let Some(tgt) = parts.next_if(|next| matches!(next, Part::Tgt(..)))
             {
-                pairs.push((self.parts[i - 1].clone(), self.parts[i].clone()));
-                i += 1;
+                pairs.push((part, tgt));
             }
-            i += 1;
         }
         let undeclared = |context: String, id: &str, pos: usize| {
             self.s.error_at(
@@ -503,7 +502,13 @@ impl Parser {
                 Part::Src(src, pos) => (format!("the edge {src} -> {tgt}"), Some((src, pos))),
                 Part::Data(data, pos) => {
                     if !self.by_id.contains_key(&tgt.process) {
-                        return Err(undeclared(format!("the IIP {data}"), &tgt.process, pos));
+                        let mut shown = data.to_string();
+                        if shown.len() > 40 {
+                            let end = (0..=40).rev().find(|&i| shown.is_char_boundary(i));
+                            shown.truncate(end.unwrap_or(0));
+                            shown.push('…');
+                        }
+                        return Err(undeclared(format!("the IIP {shown}"), &tgt.process, pos));
                     }
                     connections.push(Connection::Iip(Iip::new(data, tgt)));
                     continue;

@@ -4,6 +4,9 @@
 //! part: it walks the characters, matches literals and character classes, and remembers, as
 //! PEG parsers do, the furthest position where something failed to match and what was expected
 //! there. That position and those expectations make the syntax error.
+//!
+//! Positions are byte offsets into the text, always on a character boundary: the scanner
+//! borrows the text rather than copying it, so a graph with a huge IIP costs its own size once.
 
 use std::borrow::Cow;
 
@@ -13,9 +16,9 @@ use super::super::error::Error;
 pub(super) type Label = Cow<'static, str>;
 
 /// A position in the text with the furthest-failure bookkeeping.
-pub(super) struct Scanner {
-    chars: Vec<char>,
-    /// The current position, in characters.
+pub(super) struct Scanner<'a> {
+    text: &'a str,
+    /// The current position, in bytes.
     pub(super) pos: usize,
     fail_pos: usize,
     expected: Vec<Label>,
@@ -24,11 +27,11 @@ pub(super) struct Scanner {
     pub(super) fatal: Option<Error>,
 }
 
-impl Scanner {
+impl<'a> Scanner<'a> {
     /// A cursor at the start of `text`.
-    pub(super) fn new(text: &str) -> Scanner {
+    pub(super) fn new(text: &'a str) -> Scanner<'a> {
         Scanner {
-            chars: text.chars().collect(),
+            text,
             pos: 0,
             fail_pos: 0,
             expected: Vec::new(),
@@ -37,19 +40,31 @@ impl Scanner {
         }
     }
 
-    /// The number of characters.
+    /// The length of the text, in bytes.
     pub(super) fn len(&self) -> usize {
-        self.chars.len()
+        self.text.len()
+    }
+
+    /// The text from the current position on.
+    pub(super) fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
     }
 
     /// The character at the current position.
     pub(super) fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.rest().chars().next()
     }
 
-    /// The character `offset` places after the current position.
-    pub(super) fn peek_at(&self, offset: usize) -> Option<char> {
-        self.chars.get(self.pos + offset).copied()
+    /// Moves past the character at the current position, if any.
+    pub(super) fn bump(&mut self) {
+        if let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+        }
+    }
+
+    /// Moves `bytes` bytes forward (to a character boundary the caller has found).
+    pub(super) fn skip(&mut self, bytes: usize) {
+        self.pos = (self.pos + bytes).min(self.text.len());
     }
 
     /// What is expected at the furthest failure so far, to simplify before reporting.
@@ -57,13 +72,13 @@ impl Scanner {
         &mut self.expected
     }
 
-    /// The characters from `start` to the current position.
+    /// The text from `start` to the current position.
     pub(super) fn since(&self, start: usize) -> String {
-        self.chars[start.min(self.pos)..self.pos].iter().collect()
+        self.text[start.min(self.pos)..self.pos].to_string()
     }
 
     /// Runs `f`; if it fails, moves back to where it started (a PEG sequence).
-    pub(super) fn seq<T>(&mut self, f: impl FnOnce(&mut Scanner) -> Option<T>) -> Option<T> {
+    pub(super) fn seq<T>(&mut self, f: impl FnOnce(&mut Scanner<'a>) -> Option<T>) -> Option<T> {
         let start = self.pos;
         let result = f(self);
         if result.is_none() {
@@ -97,7 +112,7 @@ impl Scanner {
     pub(super) fn named<T>(
         &mut self,
         label: &'static str,
-        f: impl FnOnce(&mut Scanner) -> Option<T>,
+        f: impl FnOnce(&mut Scanner<'a>) -> Option<T>,
     ) -> Option<T> {
         let start = self.pos;
         self.silent += 1;
@@ -111,15 +126,11 @@ impl Scanner {
 
     /// Matches the literal `text`.
     pub(super) fn lit(&mut self, text: &str, label: &'static str) -> Option<()> {
-        let mut at = self.pos;
-        for expected in text.chars() {
-            if self.chars.get(at) != Some(&expected) {
-                self.fail(label);
-                return None;
-            }
-            at += 1;
+        if !self.rest().starts_with(text) {
+            self.fail(label);
+            return None;
         }
-        self.pos = at;
+        self.pos += text.len();
         Some(())
     }
 
@@ -131,7 +142,7 @@ impl Scanner {
     ) -> Option<char> {
         match self.peek() {
             Some(c) if class(c) => {
-                self.pos += 1;
+                self.pos += c.len_utf8();
                 Some(c)
             }
             _ => {
@@ -143,11 +154,10 @@ impl Scanner {
 
     /// Matches as many characters as `class` allows (possibly none), and returns them.
     pub(super) fn many(&mut self, class: impl Fn(char) -> bool) -> String {
-        let start = self.pos;
-        while self.peek().is_some_and(&class) {
-            self.pos += 1;
-        }
-        self.since(start)
+        let rest = self.rest();
+        let length = rest.find(|c| !class(c)).unwrap_or(rest.len());
+        self.pos += length;
+        rest[..length].to_string()
     }
 
     /// Skips spaces (`_` in the grammar: spaces only, not tabs).
@@ -166,7 +176,7 @@ impl Scanner {
     pub(super) fn line_col(&self, pos: usize) -> (usize, usize) {
         let mut line = 1;
         let mut column = 1;
-        for &c in self.chars.iter().take(pos) {
+        for c in self.text[..pos.min(self.text.len())].chars() {
             if c == '\n' {
                 line += 1;
                 column = 1;
@@ -196,18 +206,19 @@ impl Scanner {
 
     /// The syntax error at the furthest position anything failed to match.
     pub(super) fn syntax_error(&self) -> Error {
-        let pos = self.fail_pos.max(self.pos).min(self.chars.len());
-        let found = match self.chars.get(pos) {
+        let pos = self.fail_pos.max(self.pos).min(self.text.len());
+        let (before, after) = self.text.split_at(pos);
+        let found = match after.chars().next() {
             None => "end of input".to_string(),
             Some('\n' | '\r' | '\u{2028}' | '\u{2029}') => "end of line".to_string(),
             Some(c) => format!("'{}'", c.escape_debug()),
         };
-        let context = if self.chars[..pos]
-            .iter()
+        let context = if before
+            .chars()
             .rev()
-            .skip_while(|&&c| c == ' ')
+            .skip_while(|&c| c == ' ')
             .take(2)
-            .eq(['>', '-'].iter())
+            .eq(['>', '-'])
         {
             " after '->'"
         } else {
@@ -226,8 +237,7 @@ impl Scanner {
                 rest.join(", ")
             ),
         };
-        let tab = pos.checked_sub(1).and_then(|p| self.chars.get(p)) == Some(&'\t')
-            || self.chars.get(pos) == Some(&'\t');
+        let tab = before.ends_with('\t') || after.starts_with('\t');
         if tab {
             return self.error_at(
                 pos,

@@ -15,7 +15,7 @@ use super::scanner::Scanner;
 const MAX_DEPTH: usize = 128;
 
 /// `JSON_text`: a JSON value with optional whitespace (tabs and newlines included) around it.
-pub(super) fn json_text(s: &mut Scanner, label: &'static str) -> Option<Value> {
+pub(super) fn json_text(s: &mut Scanner<'_>, label: &'static str) -> Option<Value> {
     s.seq(|s| {
         ws(s);
         let value = value(s, 0, label)?;
@@ -24,12 +24,12 @@ pub(super) fn json_text(s: &mut Scanner, label: &'static str) -> Option<Value> {
     })
 }
 
-fn ws(s: &mut Scanner) {
+fn ws(s: &mut Scanner<'_>) {
     s.many(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
 }
 
 /// A value; `label` names what was expected if none starts here.
-fn value(s: &mut Scanner, depth: usize, label: &'static str) -> Option<Value> {
+fn value(s: &mut Scanner<'_>, depth: usize, label: &'static str) -> Option<Value> {
     match s.peek() {
         Some('f') => s.lit("false", "'false'").map(|()| Value::Bool(false)),
         Some('n') => s.lit("null", "'null'").map(|()| Value::Null),
@@ -45,7 +45,7 @@ fn value(s: &mut Scanner, depth: usize, label: &'static str) -> Option<Value> {
     }
 }
 
-fn too_deep(s: &mut Scanner, depth: usize) -> bool {
+fn too_deep(s: &mut Scanner<'_>, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         let error = s.error_at(
             s.pos,
@@ -57,7 +57,7 @@ fn too_deep(s: &mut Scanner, depth: usize) -> bool {
     false
 }
 
-fn object(s: &mut Scanner, depth: usize) -> Option<Value> {
+fn object(s: &mut Scanner<'_>, depth: usize) -> Option<Value> {
     if too_deep(s, depth) {
         return None;
     }
@@ -83,7 +83,7 @@ fn object(s: &mut Scanner, depth: usize) -> Option<Value> {
     })
 }
 
-fn member(s: &mut Scanner, depth: usize) -> Option<(String, Value)> {
+fn member(s: &mut Scanner<'_>, depth: usize) -> Option<(String, Value)> {
     s.seq(|s| {
         if s.peek() != Some('"') {
             s.fail("a JSON string (an object key)");
@@ -98,7 +98,7 @@ fn member(s: &mut Scanner, depth: usize) -> Option<(String, Value)> {
     })
 }
 
-fn array(s: &mut Scanner, depth: usize) -> Option<Value> {
+fn array(s: &mut Scanner<'_>, depth: usize) -> Option<Value> {
     if too_deep(s, depth) {
         return None;
     }
@@ -125,15 +125,15 @@ fn array(s: &mut Scanner, depth: usize) -> Option<Value> {
 }
 
 /// `minus? int frac? exp?`, read as JavaScript's `parseFloat` reads it.
-fn number(s: &mut Scanner) -> Option<Value> {
+fn number(s: &mut Scanner<'_>) -> Option<Value> {
     let digits = |s: &mut Scanner| !s.many(|c| c.is_ascii_digit()).is_empty();
     s.named("a number", |s| {
         let start = s.pos;
         if s.peek() == Some('-') {
-            s.pos += 1;
+            s.bump();
         }
         match s.peek() {
-            Some('0') => s.pos += 1,
+            Some('0') => s.bump(),
             Some('1'..='9') => {
                 digits(s);
             }
@@ -146,7 +146,7 @@ fn number(s: &mut Scanner) -> Option<Value> {
         s.seq(|s| {
             s.class(|c| c == 'e' || c == 'E', "'e'")?;
             if s.peek() == Some('+') || s.peek() == Some('-') {
-                s.pos += 1;
+                s.bump();
             }
             digits(s).then_some(())
         });
@@ -156,34 +156,52 @@ fn number(s: &mut Scanner) -> Option<Value> {
 }
 
 /// A JSON string; lone UTF-16 surrogates (from `\u` escapes) become U+FFFD.
-fn string(s: &mut Scanner) -> Option<String> {
+fn string(s: &mut Scanner<'_>) -> Option<String> {
     s.seq(|s| {
         s.lit("\"", "a JSON string")?;
-        let mut units: Vec<u16> = Vec::new();
+        let mut text = String::new();
+        // `\u` escapes in a row, decoded together so that a surrogate pair makes one character.
+        let mut escaped: Vec<u16> = Vec::new();
+        let flush = |text: &mut String, escaped: &mut Vec<u16>| {
+            if !escaped.is_empty() {
+                text.push_str(&String::from_utf16_lossy(escaped));
+                escaped.clear();
+            }
+        };
         loop {
+            let rest = s.rest();
+            let plain = rest
+                .find(|c: char| c == '"' || c == '\\' || u32::from(c) < 0x20)
+                .unwrap_or(rest.len());
+            if plain > 0 {
+                flush(&mut text, &mut escaped);
+                text.push_str(&rest[..plain]);
+                s.skip(plain);
+            }
             match s.peek() {
                 Some('"') => {
-                    s.pos += 1;
-                    return Some(String::from_utf16_lossy(&units));
+                    s.bump();
+                    flush(&mut text, &mut escaped);
+                    return Some(text);
                 }
                 Some('\\') => {
-                    s.pos += 1;
-                    let unit = match s.peek() {
-                        Some(c @ ('"' | '\\' | '/')) => c as u16,
-                        Some('b') => 0x08,
-                        Some('f') => 0x0c,
-                        Some('n') => 0x0a,
-                        Some('r') => 0x0d,
-                        Some('t') => 0x09,
+                    s.bump();
+                    let c = match s.peek() {
+                        Some(c @ ('"' | '\\' | '/')) => c,
+                        Some('b') => '\u{8}',
+                        Some('f') => '\u{c}',
+                        Some('n') => '\n',
+                        Some('r') => '\r',
+                        Some('t') => '\t',
                         Some('u') => {
-                            s.pos += 1;
+                            s.bump();
                             let mut unit = 0u16;
                             for _ in 0..4 {
                                 let digit =
                                     s.class(|c| c.is_ascii_hexdigit(), "a hexadecimal digit")?;
                                 unit = unit * 16 + digit.to_digit(16).map_or(0, |d| d as u16);
                             }
-                            units.push(unit);
+                            escaped.push(unit);
                             continue;
                         }
                         _ => {
@@ -193,13 +211,9 @@ fn string(s: &mut Scanner) -> Option<String> {
                             return None;
                         }
                     };
-                    s.pos += 1;
-                    units.push(unit);
-                }
-                Some(c) if u32::from(c) >= 0x20 => {
-                    s.pos += 1;
-                    let mut buf = [0u16; 2];
-                    units.extend_from_slice(c.encode_utf16(&mut buf));
+                    s.bump();
+                    flush(&mut text, &mut escaped);
+                    text.push(c);
                 }
                 _ => {
                     s.fail("a closing '\"' (control characters must be escaped)");
