@@ -13,15 +13,23 @@ use crate::ip::Ip;
 const DEFAULT_DELAY: Duration = Duration::from_millis(500);
 
 /// At most this many IPs are held at once; beyond that, `in` waits (backpressure).
-const MAX_PENDING: usize = 1024;
+const MAX_HELD: usize = 100_000;
+
+/// At most this many bytes of payload are held at once; beyond that, `in` waits.
+const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
+
+/// What an IP held costs beside its payload (the queue entry and the payload's header).
+const HELD_OVERHEAD: usize = 64;
 
 /// Forwards every IP on `in`, brackets included and in order, to `out` once `delay`
 /// milliseconds (default 500, fractions allowed) have passed since it was received.
 ///
 /// This is a delay line, not a rate limit: IPs received together leave together, so a stream
-/// is shifted in time by `delay` rather than slowed down (see `core/Throttle` for that). Up to
-/// 1024 IPs are held at once. The delay is waited for in a way that a network stop interrupts.
-/// A `delay` that is not a number of milliseconds of 0 or more ends the process with an error.
+/// is shifted in time by `delay` rather than slowed down (see `core/Throttle` for that). What
+/// is held is bounded: up to 100,000 IPs and 64 MiB of payload at once (about 70 MiB in all);
+/// a stream faster than that per `delay` is slowed to it, by backpressure on `in`. The delay is
+/// waited for in a way that a network stop interrupts. A `delay` that is not a number of
+/// milliseconds of 0 or more ends the process with an error.
 #[derive(Default)]
 pub struct Delay;
 
@@ -44,18 +52,21 @@ impl Component for Delay {
         let mut delay = Setting::read(ctx, "delay", millis, || Ok(DEFAULT_DELAY))?;
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
-        // The IPs held, each with the time it is due.
+        // The IPs held, each with the time it is due, and the bytes they take.
         let mut pending: VecDeque<(Instant, Ip)> = VecDeque::new();
+        let mut held_bytes = 0;
         let mut ended = false;
         loop {
             let now = Instant::now();
             while pending.front().is_some_and(|(due, _)| *due <= now) {
                 if let Some((_, ip)) = pending.pop_front() {
+                    held_bytes -= held_size(&ip);
                     ctx.send(output, ip)?;
                 }
             }
             let next_due = pending.front().map(|(due, _)| *due);
-            if ended || pending.len() >= MAX_PENDING {
+            let full = pending.len() >= MAX_HELD || held_bytes >= MAX_HELD_BYTES;
+            if ended || full {
                 match next_due {
                     Some(due) => ctx.sleep(due.saturating_duration_since(Instant::now()))?,
                     None => return Ok(()),
@@ -74,6 +85,7 @@ impl Component for Delay {
                     let due = Instant::now()
                         .checked_add(*delay.get(ctx)?)
                         .unwrap_or_else(Instant::now);
+                    held_bytes += held_size(&ip);
                     pending.push_back((due, ip));
                 }
                 Received::Ended(_) | Received::AllEnded => ended = true,
@@ -81,6 +93,11 @@ impl Component for Delay {
             }
         }
     }
+}
+
+/// The memory an IP held costs, counted against [`MAX_HELD_BYTES`].
+fn held_size(ip: &Ip) -> usize {
+    ip.payload().as_bytes().len() + HELD_OVERHEAD
 }
 
 #[cfg(test)]
@@ -104,10 +121,37 @@ mod tests {
 
     #[test]
     fn more_than_it_holds_still_all_arrive() {
-        let ips: Vec<_> = (0..3000).map(|i| data(&i.to_string())).collect();
-        let lines = lines_through("core/Delay", &[("delay", json!(0.5))], ips);
-        let expected: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+        let count = super::MAX_HELD + 500;
+        let ips: Vec<_> = (0..count).map(|i| data(&i.to_string())).collect();
+        let lines = lines_through("core/Delay", &[("delay", json!(20))], ips);
+        let expected: Vec<String> = (0..count).map(|i| i.to_string()).collect();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_long_delay_shifts_a_fast_stream_instead_of_slowing_it() {
+        // Everything sent within the delay is held at once: the sender is never held back.
+        let mut graph = Graph::new("delay");
+        graph.add_node("d", "core/Delay");
+        graph.add_node("show", "core/Drop");
+        graph.add_iip(json!(600_000), port("d", "delay"));
+        graph.add_edge(port("d", "out"), port("show", "in"));
+        graph.add_inport("IN", "d", "in");
+        let mut network = start(&graph);
+        let mut input = network.take_inport("IN").expect("the graph exports IN");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let feeder = std::thread::spawn(move || {
+            let sent = input.send_batch((0..20_000).map(|i| data(&i.to_string())));
+            let _ = done_tx.send(sent.is_ok());
+        });
+        let all_taken = done_rx.recv_timeout(Duration::from_secs(60));
+        assert!(network.stop_and_wait(Duration::from_secs(5)));
+        feeder.join().expect("the feeder ends");
+        assert_eq!(
+            all_taken,
+            Ok(true),
+            "the delay line held back its sender before its budget was used"
+        );
     }
 
     #[test]
