@@ -124,7 +124,9 @@ fn mutate(rng: &mut Rng, frame: &mut Value, odd: &[Value]) {
 fn random_requests_get_answers_and_leave_the_runtime_working() {
     let runtime = Runtime::new(RuntimeConfig::default(), Arc::new(Registry::with_core()));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Outbound>(1 << 20);
-    let client = Runtime::lock(&runtime).connect(tx);
+    let client = Runtime::lock(&runtime)
+        .connect(tx, flowd::runtime::QueueLimits::default())
+        .id;
     let templates = templates();
     let odd = odd_values();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -146,7 +148,7 @@ fn random_requests_get_answers_and_leave_the_runtime_working() {
         };
         Runtime::lock(&runtime).handle_frame(client, &text);
         // Every frame sent back is JSON with a protocol and a command.
-        while let Ok(Outbound::Frame(answer)) = rx.try_recv() {
+        while let Ok(Outbound::Frame(answer, _)) = rx.try_recv() {
             let answer: Value = serde_json::from_str(&answer)
                 .unwrap_or_else(|e| panic!("round {round}: answer is not JSON ({e}): {answer}"));
             assert!(answer["protocol"].is_string(), "round {round}: {answer}");
@@ -162,7 +164,7 @@ fn random_requests_get_answers_and_leave_the_runtime_working() {
     rt.shutdown();
     drop(rt);
     let mut answered = false;
-    while let Ok(Outbound::Frame(answer)) = rx.try_recv() {
+    while let Ok(Outbound::Frame(answer, _)) = rx.try_recv() {
         answered |= answer.contains(r#""command":"runtime""#);
     }
     assert!(answered, "the runtime still answers getruntime");

@@ -587,3 +587,67 @@ async fn a_flood_beyond_the_rate_limit_is_refused_and_the_connection_stays() {
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_hung_up_on_with_a_reason_by_bytes_not_frames() {
+    let limit = 256 * 1024;
+    let server = TestServer::start_with(
+        config(),
+        ServerConfig {
+            client_queue_bytes: limit,
+            ..ServerConfig::default()
+        },
+        Arc::new(Registry::with_core()),
+    )
+    .await;
+    let mut stalled = raw(&server.url).await;
+    let mut c = server.client().await;
+    c.clear("g", false).await;
+
+    // Far more than the socket buffers hold, in few frames: the frame count never nears its
+    // limit, the bytes do.
+    let padding = "p".repeat(256 * 1024);
+    for i in 0..160 {
+        c.request(
+            "graph",
+            "addnode",
+            json!({"id": format!("n{i}"), "component": "core/Repeat", "graph": "g",
+                "metadata": {"padding": padding}}),
+            "addnode",
+        )
+        .await;
+    }
+
+    // The stalled client reads at last: what reached its socket, then a close frame saying
+    // why, then the end of the connection.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut texts = 0;
+    let close = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stalled.next()).await {
+            Err(_) => panic!("after {texts} frames, neither a close frame nor the end came"),
+            Ok(Some(Ok(WsMessage::Close(frame)))) => break frame.expect("a close frame"),
+            Ok(Some(Ok(WsMessage::Text(_)))) => texts += 1,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(error))) => panic!("after {texts} frames, no close frame but {error}"),
+            Ok(None) => panic!("after {texts} frames, the connection ended without a close frame"),
+        }
+    };
+    assert!(
+        texts < 160,
+        "everything was sent: the client was not hung up on"
+    );
+    assert_eq!(close.code, CloseCode::Again, "{close:?}");
+    assert!(close.reason.contains("does not read"), "{close:?}");
+    assert!(close.reason.contains("bytes"), "{close:?}");
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    match tokio::time::timeout(left, stalled.next()).await {
+        Ok(None | Some(Err(_))) => {}
+        Ok(Some(Ok(frame))) => panic!("a frame after the close frame: {frame:?}"),
+        Err(_) => panic!("the connection stayed open after the close frame"),
+    }
+
+    // The others go on.
+    still_answers(&mut c, "hanging up on a client").await;
+    assert_eq!(Runtime::lock(&server.runtime).client_count(), 1);
+}

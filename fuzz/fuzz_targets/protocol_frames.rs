@@ -10,7 +10,9 @@ fuzz_target!(|text: &str| {
     let registry = Arc::new(flowd::Registry::with_core());
     let shared = flowd::runtime::Runtime::new(flowd::runtime::RuntimeConfig::default(), registry);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
-    let client = flowd::runtime::Runtime::lock(&shared).connect(tx);
+    let client = flowd::runtime::Runtime::lock(&shared)
+        .connect(tx, flowd::runtime::QueueLimits::default())
+        .id;
     // Bounded: a frame that starts a network costs threads, and a run must stay short.
     for frame in text.lines().take(64) {
         flowd::runtime::Runtime::lock(&shared).handle_frame(client, frame);
@@ -20,7 +22,7 @@ fuzz_target!(|text: &str| {
     flowd::runtime::Runtime::lock(&shared).handle_frame(client, probe);
     let mut answered = false;
     while let Ok(outbound) = rx.try_recv() {
-        if let flowd::runtime::Outbound::Frame(frame) = outbound {
+        if let flowd::runtime::Outbound::Frame(frame, _) = outbound {
             answered |= frame.as_str().contains(r#""command":"runtime""#);
         }
     }

@@ -81,6 +81,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_frame_bytes)]
     pub max_frame_bytes: usize,
 
+    /// Bytes of frames that may wait for a client that does not read before it is disconnected
+    /// (packet frames beyond 4 MiB are dropped instead).
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().client_queue_bytes)]
+    pub client_queue_bytes: usize,
+
     /// Requests per second a client may send on average (bursts of 5x are allowed).
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().requests_per_second)]
     pub max_requests_per_second: u32,
@@ -153,6 +158,7 @@ pub fn serve(
         max_frame_bytes: args.max_frame_bytes,
         requests_per_second: args.max_requests_per_second,
         request_burst: args.max_requests_per_second.saturating_mul(5),
+        client_queue_bytes: args.client_queue_bytes,
         ..ServerConfig::default()
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()

@@ -2,22 +2,25 @@
 //! may receive.
 //!
 //! Every frame to a client goes through its own bounded queue, filled under the runtime's lock,
-//! so direct answers and broadcasts reach each client in the order they happened.
+//! so direct answers and broadcasts reach each client in the order they happened. The queue is
+//! bounded twice: by frames (the channel's capacity) and by bytes ([`QueueLimits`]), since one
+//! frame may be a few bytes or megabytes.
 //!
 //! Two kinds of frame share that queue. Packets seen on edges (`network:data`, `begingroup`,
 //! `endgroup`, `connect`, `disconnect`) are a sample for people watching: a client has at most
-//! [`MAX_QUEUED_PACKETS`] of them waiting, and those beyond are dropped for that client alone
-//! and counted, so a busy network never costs a slow client its connection. Everything else
-//! (answers, echoes, errors, status, start and stop, output) is never dropped or reordered; a
-//! client that lets [`ServerConfig::client_queue`](crate::server::ServerConfig) of those pile
-//! up does not read at all, and is disconnected rather than buffered without bound.
+//! [`MAX_QUEUED_PACKETS`] of them ([`MAX_QUEUED_PACKET_BYTES`]) waiting, and those beyond are
+//! dropped for that client alone and counted, so a busy network never costs a slow client its
+//! connection. Everything else (answers, echoes, errors, status, start and stop, output) is
+//! never dropped or reordered; a client that lets the queue fill with those does not read at
+//! all, and is hung up on ([`Connection::hangup`]): its connection gets a close frame saying
+//! why, and is closed, rather than buffered without bound.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::protocol::{Capabilities, Message};
@@ -30,13 +33,34 @@ pub struct ClientId(pub u64);
 /// for that client until it reads.
 pub const MAX_QUEUED_PACKETS: usize = 1024;
 
+/// Bytes of packet frames that may wait for one client; more are dropped as above.
+pub const MAX_QUEUED_PACKET_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes of frames of every kind that may wait for one client by default (64 MiB).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+/// How much may wait for one client before it is hung up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Bytes of frames. A single frame larger than this is still sent to a client whose queue
+    /// is empty.
+    pub max_bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_bytes: DEFAULT_MAX_QUEUED_BYTES,
+        }
+    }
+}
+
 /// What the connection task of a client is told to do.
 #[derive(Debug)]
 pub enum Outbound {
-    /// Send this text frame (shared, not copied, between the clients of a broadcast).
-    Frame(Utf8Bytes),
-    /// Send this packet frame; the ticket counts it as waiting until it is sent or dropped.
-    Packet(Utf8Bytes, PacketTicket),
+    /// Send this text frame (shared, not copied, between the clients of a broadcast); the
+    /// ticket counts it as waiting until it is sent or dropped.
+    Frame(Utf8Bytes, QueueTicket),
     /// Close the connection with this code and reason.
     Close(
         tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
@@ -44,21 +68,66 @@ pub enum Outbound {
     ),
 }
 
-/// Counts a packet frame as waiting for its client while it lives.
-#[derive(Debug)]
-pub struct PacketTicket(Arc<AtomicUsize>);
+/// What waits in one client's queue.
+#[derive(Debug, Default)]
+struct Queued {
+    bytes: AtomicUsize,
+    packets: AtomicUsize,
+    packet_bytes: AtomicUsize,
+}
 
-impl Drop for PacketTicket {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+/// Counts a frame as waiting for its client while it lives.
+#[derive(Debug)]
+pub struct QueueTicket {
+    queued: Arc<Queued>,
+    bytes: usize,
+    packet: bool,
+}
+
+impl QueueTicket {
+    fn new(queued: &Arc<Queued>, bytes: usize, packet: bool) -> QueueTicket {
+        queued.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if packet {
+            queued.packets.fetch_add(1, Ordering::Relaxed);
+            queued.packet_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        QueueTicket {
+            queued: queued.clone(),
+            bytes,
+            packet,
+        }
     }
+}
+
+impl Drop for QueueTicket {
+    fn drop(&mut self) {
+        self.queued.bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+        if self.packet {
+            self.queued.packets.fetch_sub(1, Ordering::Relaxed);
+            self.queued
+                .packet_bytes
+                .fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A client as its connection sees it: its id, and word of a hang-up.
+#[derive(Debug)]
+pub struct Connection {
+    /// The client's id.
+    pub id: ClientId,
+    /// Becomes `Some(reason)` when the runtime hangs up on the client (it did not read its
+    /// frames); the connection should then send a close frame with the reason and close,
+    /// without sending what is still queued.
+    pub hangup: watch::Receiver<Option<String>>,
 }
 
 struct Client {
     capabilities: Capabilities,
     tx: mpsc::Sender<Outbound>,
-    /// Packet frames in the queue.
-    queued_packets: Arc<AtomicUsize>,
+    limits: QueueLimits,
+    queued: Arc<Queued>,
+    hangup: watch::Sender<Option<String>>,
     /// Packet frames dropped because too many were queued.
     dropped_packets: u64,
 }
@@ -71,20 +140,32 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Registers a client whose frames go to `tx`; it starts with `capabilities`.
-    pub fn add(&mut self, capabilities: Capabilities, tx: mpsc::Sender<Outbound>) -> ClientId {
+    /// Registers a client whose frames go to `tx`, at most `limits` of them waiting; it starts
+    /// with `capabilities`.
+    pub fn add(
+        &mut self,
+        capabilities: Capabilities,
+        tx: mpsc::Sender<Outbound>,
+        limits: QueueLimits,
+    ) -> Connection {
         self.next += 1;
         let id = ClientId(self.next);
+        let (hangup, hangup_rx) = watch::channel(None);
         self.clients.insert(
             id,
             Client {
                 capabilities,
                 tx,
-                queued_packets: Arc::default(),
+                limits,
+                queued: Arc::default(),
+                hangup,
                 dropped_packets: 0,
             },
         );
-        id
+        Connection {
+            id,
+            hangup: hangup_rx,
+        }
     }
 
     /// Forgets a client.
@@ -164,33 +245,50 @@ impl Clients {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
-        let outbound = if packet {
-            if client.queued_packets.load(Ordering::Relaxed) >= MAX_QUEUED_PACKETS {
+        let size = frame.len();
+        let queued = &client.queued;
+        let bytes_before = queued.bytes.load(Ordering::Relaxed);
+        if packet {
+            let packets_full = queued.packets.load(Ordering::Relaxed) >= MAX_QUEUED_PACKETS
+                || queued.packet_bytes.load(Ordering::Relaxed) + size > MAX_QUEUED_PACKET_BYTES
+                || bytes_before + size > client.limits.max_bytes;
+            if packets_full {
                 client.dropped_packets += 1;
                 return;
             }
-            client.queued_packets.fetch_add(1, Ordering::Relaxed);
-            Outbound::Packet(frame, PacketTicket(client.queued_packets.clone()))
-        } else {
-            Outbound::Frame(frame)
-        };
-        match client.tx.try_send(outbound) {
+        } else if bytes_before > 0 && bytes_before + size > client.limits.max_bytes {
+            let reason = format!(
+                "client does not read its frames: {bytes_before} bytes waiting, limit {}",
+                client.limits.max_bytes
+            );
+            self.hang_up(id, reason);
+            return;
+        }
+        let ticket = QueueTicket::new(queued, size, packet);
+        match client.tx.try_send(Outbound::Frame(frame, ticket)) {
             Ok(()) => {}
             // A packet never costs a client its connection.
-            Err(mpsc::error::TrySendError::Full(Outbound::Packet(..))) => {
+            Err(mpsc::error::TrySendError::Full(_)) if packet => {
                 client.dropped_packets += 1;
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(
-                    client = id.0,
-                    "client does not read its frames fast enough; disconnecting it"
+                let reason = format!(
+                    "client does not read its frames: {} frames waiting",
+                    client.tx.max_capacity()
                 );
-                // Dropping the sender ends the client's writer, which closes the connection.
-                self.clients.remove(&id);
+                self.hang_up(id, reason);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.clients.remove(&id);
             }
+        }
+    }
+
+    /// Forgets client `id` and tells its connection to close, saying why.
+    fn hang_up(&mut self, id: ClientId, reason: String) {
+        tracing::warn!(client = id.0, "{reason}; disconnecting it");
+        if let Some(client) = self.clients.remove(&id) {
+            client.hangup.send_replace(Some(reason));
         }
     }
 }

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-pub use clients::{ClientId, Clients, Outbound};
+pub use clients::{
+    ClientId, Clients, Connection, DEFAULT_MAX_QUEUED_BYTES, MAX_QUEUED_PACKET_BYTES,
+    MAX_QUEUED_PACKETS, Outbound, QueueLimits, QueueTicket,
+};
 pub(crate) use network::{Live, LiveEdit, NetworkState};
 pub(crate) use report::{now, stopped_message};
 pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
@@ -270,10 +273,19 @@ impl Runtime {
         granted.intersect(self.offered())
     }
 
-    /// Registers a client whose frames go to `tx`.
-    pub fn connect(&mut self, tx: tokio::sync::mpsc::Sender<Outbound>) -> ClientId {
+    /// Registers a client whose frames go to `tx`, with at most `limits` of them waiting.
+    pub fn connect(
+        &mut self,
+        tx: tokio::sync::mpsc::Sender<Outbound>,
+        limits: QueueLimits,
+    ) -> Connection {
         let initial = self.capabilities_for(None);
-        self.clients.add(initial, tx)
+        self.clients.add(initial, tx, limits)
+    }
+
+    /// How many clients are connected.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
     }
 
     /// Forgets a client.

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::protocol::{Message, Request as ProtocolRequest, known_protocol};
-use crate::runtime::{Outbound, Runtime, SharedRuntime};
+use crate::runtime::{Outbound, QueueLimits, Runtime, SharedRuntime};
 use limit::RateLimit;
 
 /// The subprotocol noflo-ui, fbp-protocol-client and the official test suite ask for.
@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub request_burst: u32,
     /// Frames that may wait for a slow client before it is disconnected (default 65,536).
     pub client_queue: usize,
+    /// Bytes of frames that may wait for a slow client before it is disconnected (default
+    /// 64 MiB); packet frames beyond their own share are dropped instead.
+    pub client_queue_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             requests_per_second: 2000,
             request_burst: 10_000,
             client_queue: 65_536,
+            client_queue_bytes: crate::runtime::DEFAULT_MAX_QUEUED_BYTES,
         }
     }
 }
@@ -197,30 +201,46 @@ where
     tracing::info!(%peer, "client connected");
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(config.client_queue.max(16));
-    let client = Runtime::lock(&runtime).connect(tx.clone());
+    let limits = QueueLimits {
+        max_bytes: config.client_queue_bytes,
+    };
+    let connection = Runtime::lock(&runtime).connect(tx.clone(), limits);
+    let client = connection.id;
+    let mut hangup = connection.hangup.clone();
     let writer = tokio::spawn(async move {
-        while let Some(outbound) = rx.recv().await {
-            let sent = match outbound {
-                Outbound::Frame(text) | Outbound::Packet(text, _) => {
-                    sink.send(WsMessage::text(text)).await
+        let mut hangup = connection.hangup;
+        let drain = async {
+            while let Some(outbound) = rx.recv().await {
+                match outbound {
+                    Outbound::Frame(text, _ticket) => {
+                        if sink.send(WsMessage::text(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Outbound::Close(code, reason) => {
+                        close(&mut sink, code, reason).await;
+                        return;
+                    }
                 }
-                Outbound::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    };
-                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                    break;
-                }
-            };
-            if sent.is_err() {
-                break;
             }
+        };
+        // A hang-up cuts short whatever is being sent or waits to be: the client does not
+        // read, so it would never get through.
+        tokio::select! {
+            () = drain => {}
+            reason = hung_up(&mut hangup) => close(&mut sink, CloseCode::Again, reason).await,
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
     });
     let mut limit = RateLimit::new(config.requests_per_second, config.request_burst);
-    while let Some(received) = source.next().await {
+    loop {
+        let received = tokio::select! {
+            received = source.next() => received,
+            _ = hung_up(&mut hangup) => break,
+        };
+        let Some(received) = received else {
+            break;
+        };
         match received {
             Ok(WsMessage::Text(text)) => {
                 if !limit.allow() {
@@ -271,6 +291,48 @@ where
     drop(tx);
     let _ = writer.await;
     tracing::info!(%peer, "client disconnected");
+}
+
+/// How long a close frame may take to leave before the connection is dropped anyway. A client
+/// hung up on for not reading has a full socket: the close frame leaves only once it reads
+/// again, so this is generous; the connection holds no queued frames meanwhile.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the runtime hangs up on the client; returns why. Never returns if the runtime
+/// forgets the client without hanging up (it left by itself).
+async fn hung_up(hangup: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    loop {
+        let seen = hangup.borrow_and_update().clone();
+        if let Some(reason) = seen {
+            return reason;
+        }
+        if hangup.changed().await.is_err() {
+            // Closed: a hang-up sent just before is still to be seen.
+            let last = hangup.borrow().clone();
+            return match last {
+                Some(reason) => reason,
+                None => std::future::pending().await,
+            };
+        }
+    }
+}
+
+/// Sends a close frame with `code` and `reason` (cut to what a close frame holds), giving up
+/// after [`CLOSE_TIMEOUT`].
+async fn close<S>(sink: &mut S, code: CloseCode, mut reason: String)
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    // A close frame's reason is at most 123 bytes.
+    if reason.len() > 123 {
+        let end = (0..=123).rev().find(|&i| reason.is_char_boundary(i));
+        reason.truncate(end.unwrap_or(0));
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(WsMessage::Close(Some(frame)))).await;
 }
 
 /// Selects `noflo` when the client offers it, and no subprotocol otherwise.
