@@ -327,6 +327,23 @@ fn a_failing_process_fails_the_run_but_not_the_others() {
 }
 
 #[test]
+fn a_deadlock_ends_the_run_with_an_error_naming_what_each_process_waits_on() {
+    flowd(&["run", "tests/data/cli/deadlock.fbp"])
+        .assert_code(1)
+        .assert_stdout(&lines(&["still running"]))
+        .assert_stderr_has("flowd: deadlock: ")
+        .assert_stderr_has("'Loop' (core/Repeat) waits to receive on Loop.in");
+}
+
+#[test]
+fn check_warns_of_a_cycle_that_nothing_feeds() {
+    flowd(&["check", "tests/data/cli/deadlock.fbp"])
+        .assert_code(0)
+        .assert_stdout("tests/data/cli/deadlock.fbp: ok (2 processes, 2 connections)\n")
+        .assert_stderr_has("flowd: warning: 'Loop' is in a cycle that nothing feeds");
+}
+
+#[test]
 fn check_accepts_every_example() {
     // examples/wasm.fbp needs the WebAssembly guests: checked with them, below.
     for graph in example_graphs().iter().filter(|g| !g.ends_with("wasm.fbp")) {
@@ -334,6 +351,7 @@ fn check_accepts_every_example() {
         run.assert_code(0)
             .assert_stdout_has(&format!("{graph}: ok ("));
         assert_eq!(run.stdout.lines().count(), 1, "{run:#?}");
+        assert_eq!(run.stderr, "", "no warning for an example: {run:#?}");
     }
     flowd(&["check", "examples/hello.fbp"])
         .assert_code(0)

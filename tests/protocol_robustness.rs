@@ -651,3 +651,50 @@ async fn a_client_that_does_not_read_is_hung_up_on_with_a_reason_by_bytes_not_fr
     still_answers(&mut c, "hanging up on a client").await;
     assert_eq!(Runtime::lock(&server.runtime).client_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlocked_network_is_reported_to_clients_and_stopped_and_its_graph_kept() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("loop", false).await;
+    c.add_node("loop", "r", "core/Repeat").await;
+    c.add_edge("loop", ("r", "out"), ("r", "in")).await;
+    for round in 0..2 {
+        c.send("network", "start", json!({ "graph": "loop" })).await;
+        let frames = c.until_stopped("loop").await;
+        let error = |command: &str| {
+            frames
+                .iter()
+                .find(|f| f["protocol"] == "network" && f["command"] == command)
+                .map(|f| f["payload"].clone())
+                .unwrap_or_else(|| panic!("round {round}: no network:{command} in {frames:#?}"))
+        };
+        let on_node = error("processerror");
+        assert_eq!(on_node["id"], "r");
+        assert_eq!(on_node["graph"], "loop");
+        assert_eq!(on_node["error"], "deadlock: waits to receive on r.in");
+        let whole = error("error");
+        let message = whole["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("deadlock:"), "{message}");
+        assert!(message.contains("'r' (core/Repeat)"), "{message}");
+        let status = c
+            .request("network", "getstatus", json!({ "graph": "loop" }), "status")
+            .await;
+        assert_eq!(status["running"], false, "{status}");
+    }
+    let graph = c
+        .request(
+            "component",
+            "getsource",
+            json!({ "name": "loop" }),
+            "source",
+        )
+        .await;
+    assert!(
+        graph["code"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("core/Repeat"),
+        "{graph}"
+    );
+}

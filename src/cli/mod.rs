@@ -207,6 +207,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Check { graph: path }) => {
             let graph = load(&path)?;
             validate(&graph, &registry, &path)?;
+            for cycle in graph.unfed_cycles() {
+                eprintln!(
+                    "flowd: warning: {} {} in a cycle that nothing feeds (no IIP, exported \
+                     inport or process outside it): unless a component in it sends unasked, \
+                     the network will deadlock",
+                    cycle
+                        .iter()
+                        .map(|id| format!("'{id}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if cycle.len() == 1 { "is" } else { "are" }
+                );
+            }
             println!(
                 "{}: ok ({} processes, {} connections)",
                 path.display(),
@@ -351,6 +364,10 @@ fn run_graph(
             Event::ProcessError { node, message } => {
                 failed = true;
                 eprintln!("flowd: process '{node}' failed: {message}");
+            }
+            Event::Deadlock { message, .. } => {
+                failed = true;
+                eprintln!("flowd: {message}");
             }
             Event::Finished { uptime } | Event::Stopped { uptime } => {
                 tracing::info!("network ended after {uptime:?}");

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
+use super::deadlock::Activity;
 use super::error::ProcessError;
 use super::events::EdgeId;
 use super::watch::Watcher;
@@ -68,6 +69,9 @@ pub(crate) struct StopSignal {
     flag: Arc<AtomicBool>,
     /// Never receives a message; it disconnects when the network stops, waking every waiter.
     wake: Receiver<()>,
+    /// What the process that waits with this signal does, for deadlock detection (`None`
+    /// outside processes: exported port handles).
+    activity: Option<Arc<Activity>>,
 }
 
 /// The other half of [`StopSignal`], owned by the network.
@@ -84,7 +88,11 @@ pub(crate) fn stop_signal() -> (StopTrigger, StopSignal) {
             flag: flag.clone(),
             wake: std::sync::Mutex::new(Some(tx)),
         },
-        StopSignal { flag, wake: rx },
+        StopSignal {
+            flag,
+            wake: rx,
+            activity: None,
+        },
     )
 }
 
@@ -103,6 +111,19 @@ impl StopTrigger {
 }
 
 impl StopSignal {
+    /// This signal, for the process whose activity is `activity`.
+    pub(crate) fn with_activity(self, activity: Arc<Activity>) -> StopSignal {
+        StopSignal {
+            activity: Some(activity),
+            ..self
+        }
+    }
+
+    /// What the process waiting with this signal does, if it is a process.
+    pub(crate) fn activity(&self) -> Option<&Arc<Activity>> {
+        self.activity.as_ref()
+    }
+
     /// Whether the network is stopping.
     pub(crate) fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::Relaxed)
@@ -116,10 +137,16 @@ impl StopSignal {
         }
     }
 
-    /// Sends `packet` on `tx`, blocking while the queue is full, unless stop comes first.
+    /// Sends `packet` on `tx` (the queue of `edge`), blocking while the queue is full, unless
+    /// stop comes first.
     ///
     /// Returns `Ok(false)` if the receiver is gone.
-    pub(crate) fn send(&self, tx: &Sender<Packet>, packet: Packet) -> Result<bool, ProcessError> {
+    pub(crate) fn send(
+        &self,
+        tx: &Sender<Packet>,
+        packet: Packet,
+        edge: Option<&EdgeId>,
+    ) -> Result<bool, ProcessError> {
         // Checked once per batch, so that a producer that never has to wait still stops.
         if self.is_stopped() {
             return Err(ProcessError::Stopped);
@@ -141,10 +168,21 @@ impl StopSignal {
                 Err(TrySendError::Full(p)) => packet = p,
             }
         }
+        // A full exported outport is drained from outside: that wait is not a deadlock.
+        let activity = self
+            .activity
+            .as_ref()
+            .filter(|_| edge.is_none_or(|e| !e.tgt.process.is_empty()));
+        if let Some(activity) = activity {
+            activity.sending(edge, tx);
+        }
         let mut select = Select::new();
         let send_index = select.send(tx);
         select.recv(&self.wake);
         let operation = select.select();
+        if let Some(activity) = activity {
+            activity.woke();
+        }
         if operation.index() == send_index {
             Ok(operation.send(tx, packet).is_ok())
         } else {
@@ -286,7 +324,7 @@ impl Outgoing {
         if let Some(watcher) = &mut self.watcher {
             watcher.report(&batch);
         }
-        if !stop.send(&self.tx, Packet::Batch(batch))? {
+        if !stop.send(&self.tx, Packet::Batch(batch), self.edge())? {
             self.closed = true;
         }
         Ok(())
@@ -304,7 +342,8 @@ impl Outgoing {
         self.batch.clear();
         if !self.closed {
             self.closed = true;
-            stop.send(&self.tx, Packet::End)?;
+            let edge = self.watcher.as_ref().map(Watcher::edge);
+            stop.send(&self.tx, Packet::End, edge)?;
         }
         Ok(())
     }

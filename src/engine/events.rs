@@ -94,6 +94,14 @@ pub enum Event {
         /// The text, without a trailing newline.
         message: String,
     },
+    /// Every running process waited on an edge and nothing outside the network could feed
+    /// it: the network is being stopped (it ends with [`Event::Stopped`]).
+    Deadlock {
+        /// Each blocked process and what it waits on, such as `waits to receive on r.in`.
+        processes: Vec<(String, String)>,
+        /// The whole story, naming every process and its component.
+        message: String,
+    },
     /// A process ended.
     ProcessEnded {
         /// The process id.

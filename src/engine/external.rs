@@ -1,7 +1,9 @@
 //! Exported graph ports, driven from Rust: push IPs into a running network and read IPs out.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::deadlock::NetworkActivity;
 use super::edge::{Incoming, Outgoing, StopSignal};
 use super::error::ProcessError;
 use crate::ip::Ip;
@@ -11,11 +13,22 @@ use crate::ip::Ip;
 pub struct GraphInport {
     outgoing: Outgoing,
     stop: StopSignal,
+    /// While the handle is open, the network can be fed from outside: it cannot deadlock.
+    activity: Arc<NetworkActivity>,
 }
 
 impl GraphInport {
-    pub(crate) fn new(outgoing: Outgoing, stop: StopSignal) -> GraphInport {
-        GraphInport { outgoing, stop }
+    pub(crate) fn new(
+        outgoing: Outgoing,
+        stop: StopSignal,
+        activity: Arc<NetworkActivity>,
+    ) -> GraphInport {
+        activity.inport_opened();
+        GraphInport {
+            outgoing,
+            stop,
+            activity,
+        }
     }
 
     /// Sends one IP now, waiting while the edge is full.
@@ -58,6 +71,7 @@ impl GraphInport {
 impl Drop for GraphInport {
     fn drop(&mut self) {
         let _ = self.outgoing.finish(&self.stop);
+        self.activity.inport_closed();
     }
 }
 

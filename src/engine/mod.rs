@@ -29,6 +29,7 @@
 
 mod build;
 mod context;
+mod deadlock;
 mod edge;
 mod error;
 mod events;

@@ -9,6 +9,7 @@ use crossbeam_channel::Receiver;
 
 use super::build::{Resolver, key, out_slot_for, plan_node, queue_for, watched};
 use super::context::OutSlot;
+use super::deadlock::NetworkActivity;
 use super::edge::{Incoming, StopTrigger, Upstreams, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
@@ -92,6 +93,8 @@ pub struct Outcome {
     pub output: Vec<String>,
     /// Whether the network was stopped rather than finishing by itself.
     pub stopped: bool,
+    /// Why the network stopped itself, if it deadlocked ([`Event::Deadlock`]).
+    pub deadlock: Option<String>,
     /// Time from start to end.
     pub uptime: Duration,
 }
@@ -114,6 +117,7 @@ pub struct Network {
     started: Instant,
     pub(super) config: NetworkConfig,
     pub(super) wiring: Wiring,
+    activity: Arc<NetworkActivity>,
 }
 
 impl Network {
@@ -150,7 +154,9 @@ impl Network {
         // nothing.
         let permits = crate::threads::admit(graph.nodes.len(), config.max_processes)?;
         let (trigger, signal) = stop_signal();
+        let trigger = Arc::new(trigger);
         let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
+        let activity = NetworkActivity::watch(events.clone(), trigger.clone());
         let mut plans = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             plans.push(plan_node(node, graph.name(), registry)?);
@@ -247,7 +253,10 @@ impl Network {
                     tgt,
                 };
                 let outgoing = watched(&mut watches, &events, id, queue.tx.clone(), batch, &config);
-                inports.insert(name, GraphInport::new(outgoing, signal.clone()));
+                inports.insert(
+                    name,
+                    GraphInport::new(outgoing, signal.clone(), activity.clone()),
+                );
             }
             for export in &graph.outports {
                 let src = resolver.resolve(&plans, &index_of, &export.target(), false);
@@ -267,7 +276,7 @@ impl Network {
         }
 
         let mut network = Network {
-            stop: Arc::new(trigger),
+            stop: trigger,
             events: events_rx,
             events_tx: events.clone(),
             running: Arc::new(AtomicUsize::new(0)),
@@ -277,6 +286,7 @@ impl Network {
             started: Instant::now(),
             config,
             wiring: Wiring::default(),
+            activity,
         };
         events.send(Event::Started, None);
         for event in initial {
@@ -365,6 +375,10 @@ impl Network {
         if self.stop.is_triggered() {
             trigger.trigger();
         }
+        let activity = self
+            .activity
+            .process(&plan.id, &plan.spec.name, trigger.clone());
+        let signal = signal.with_activity(activity);
         self.wiring.stops.insert(plan.id.clone(), trigger);
         self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
         Process::new(
@@ -467,6 +481,7 @@ impl Network {
             match event {
                 Event::ProcessError { node, message } => outcome.errors.push((node, message)),
                 Event::Output { message, .. } => outcome.output.push(message),
+                Event::Deadlock { message, .. } => outcome.deadlock = Some(message),
                 Event::Finished { uptime } => {
                     outcome.uptime = uptime;
                     break;

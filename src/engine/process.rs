@@ -71,6 +71,7 @@ impl Process {
                 // The process must not hold a sender of its own queue, or it would never end.
                 drop(q.tx);
                 InSlot::new(
+                    &plan.id,
                     &q.name,
                     q.index,
                     Incoming::shared(Some(q.rx), q.upstreams, q.initial),
@@ -133,6 +134,9 @@ impl Process {
             permit,
         } = self;
         tracing::debug!(node = %node, "process started");
+        if let Some(activity) = signal.activity() {
+            activity.started();
+        }
         // Declared first so that it is dropped last, after everything below, even on a panic
         // that escapes: the network's count of running processes must always come down.
         let _ended = Ended {
@@ -206,6 +210,9 @@ struct Ended {
 
 impl Drop for Ended {
     fn drop(&mut self) {
+        if let Some(activity) = self.signal.activity() {
+            activity.ended();
+        }
         self.events.send(
             Event::ProcessEnded {
                 node: std::mem::take(&mut self.node),

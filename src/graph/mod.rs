@@ -13,9 +13,10 @@
 //!
 //! [`load`] picks the format from the file name; [`save`] writes atomically and keeps the
 //! previous file as `.bak`. [`Graph::validate`] checks a graph against the component specs
-//! before it may run. The edit methods (`remove_node`, `rename_node`, `change_node`, ...) change
+//! before it may run, and [`Graph::unfed_cycles`] finds the cycles that would wait forever. The edit methods (`remove_node`, `rename_node`, `change_node`, ...) change
 //! a graph the way live editors expect.
 
+mod cycles;
 mod edit;
 mod error;
 mod fbp;

@@ -91,11 +91,15 @@ impl Runtime {
                     return false;
                 }
             };
-            if let Event::ProcessEnded { .. } = event {
-                live.last_ended = Some(Instant::now());
+            match &event {
+                Event::ProcessEnded { .. } => live.last_ended = Some(Instant::now()),
+                Event::Deadlock { message, .. } => tracing::warn!(graph = graph_id, "{message}"),
+                _ => {}
             }
             let messages = event_messages(graph_id, live, &event);
-            if let Event::Finished { uptime } = event {
+            // A network stops itself only on a deadlock (a client's stop ends this reporter
+            // before): it is over as if finished.
+            if let Event::Finished { uptime } | Event::Stopped { uptime } = event {
                 entry.network = NetworkState::Finished { uptime };
                 let message = stopped_message(graph_id, true, uptime);
                 self.report(graph_id, &message);
@@ -236,6 +240,26 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             "output",
             json!({ "message": message, "type": "message" }),
         )],
+        Event::Deadlock { processes, message } => {
+            // noflo-ui shows process errors on their nodes; the network error says it all.
+            let mut messages: Vec<Message> = processes
+                .iter()
+                .map(|(node, wait)| {
+                    Message::new(
+                        "network",
+                        "processerror",
+                        json!({ "id": live.names.graph(node), "error": format!("deadlock: {wait}"),
+                            "graph": graph_id }),
+                    )
+                })
+                .collect();
+            messages.push(Message::new(
+                "network",
+                "error",
+                json!({ "message": message, "graph": graph_id }),
+            ));
+            messages
+        }
         Event::Started
         | Event::ProcessEnded { .. }
         | Event::Finished { .. }

@@ -60,7 +60,6 @@ pub struct Meter {
 /// - `test/Panic`: panics on its first IP;
 /// - `test/PanicOnDrop`: forwards `in` to `out`, then panics when the engine drops it;
 /// - `test/Fail`: returns an error on its first IP;
-/// - `test/Block`: receives nothing and waits forever on `in` (which is never fed);
 /// - `test/Metered`: a producer that sends forever, recording into `meter`;
 /// - `test/SlowSink`: a consumer that sleeps 1 ms per IP, recording into `meter`;
 /// - `test/Busy`: forwards `in` to `out`, computing for 300 ms (without waiting on the

@@ -279,8 +279,12 @@ impl ProcessContext {
         {
             return i;
         }
-        self.inports
-            .push(InSlot::new(name, index, Incoming::new(None, 0, Vec::new())));
+        self.inports.push(InSlot::new(
+            &self.node,
+            name,
+            index,
+            Incoming::new(None, 0, Vec::new()),
+        ));
         self.inports.len() - 1
     }
 

@@ -1,6 +1,7 @@
 //! The receiving side of a process: its inports, and waiting on several at once, or on a
 //! channel of the component's own besides.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -14,15 +15,22 @@ use crate::ip::{Ip, Payload};
 pub(crate) struct InSlot {
     pub(crate) name: String,
     pub(crate) index: Option<usize>,
+    /// The port as edges name it (`node.in`, `node.in[2]`), made once for deadlock reports.
+    label: Arc<str>,
     pub(crate) incoming: Incoming,
     end_reported: bool,
 }
 
 impl InSlot {
-    pub(crate) fn new(name: &str, index: Option<usize>, incoming: Incoming) -> InSlot {
+    pub(crate) fn new(node: &str, name: &str, index: Option<usize>, incoming: Incoming) -> InSlot {
+        let label = match index {
+            Some(index) => format!("{node}.{name}[{index}]"),
+            None => format!("{node}.{name}"),
+        };
         InSlot {
             name: name.to_string(),
             index,
+            label: label.into(),
             incoming,
             end_reported: false,
         }
@@ -335,7 +343,20 @@ impl ProcessContext {
                 }
             }
         }
-        match self.stop.recv_any(&receivers, deadline)? {
+        // Only a wait without a deadline can be part of a deadlock.
+        let activity = self.stop.activity().filter(|_| deadline.is_none()).cloned();
+        if let Some(activity) = &activity {
+            let names = owners
+                .iter()
+                .map(|&slot| self.inports[slot].label.clone())
+                .collect();
+            activity.receiving(names, receivers.iter().map(|&rx| rx.clone()).collect());
+        }
+        let woken = self.stop.recv_any(&receivers, deadline);
+        if let Some(activity) = &activity {
+            activity.woke();
+        }
+        match woken? {
             Some((position, packet)) => {
                 self.inports[owners[position]].incoming.accept(packet);
                 Ok(true)
