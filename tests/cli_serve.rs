@@ -313,3 +313,112 @@ fn the_readiness_line_offers_flowhub_and_the_community_build_or_the_ui_given() {
     );
     assert!(!local.line.contains("flowhub"), "{}", local.line);
 }
+
+/// Makes subgraph `id` as noflo-ui does (`graph:clear` without `main`): a `component` node
+/// `inner` between its exported `in` and `out`.
+async fn make_subgraph(c: &mut Client, id: &str, component: &str) {
+    c.edit(
+        "clear",
+        json!({"id": id, "name": id, "library": "project", "main": false}),
+    )
+    .await;
+    c.add_node(id, "inner", component).await;
+    c.export(id, "addinport", "in", ("inner", "in")).await;
+    c.export(id, "addoutport", "out", ("inner", "out")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subgraphs_made_in_the_editor_are_kept_with_the_main_graph_across_restarts() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("app.json");
+    let file_arg = file.to_str().unwrap();
+    {
+        let served = Served::start(&["--graph", file_arg, "--autosave"], state.path());
+        let mut c = Client::connect(&served.url, None).await;
+        let main = c
+            .request("runtime", "getruntime", json!({}), "runtime")
+            .await["graph"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // "project/A" uses "project/B": loaded in name order, A would come before B.
+        make_subgraph(&mut c, "project/B", "core/Repeat").await;
+        make_subgraph(&mut c, "project/A", "project/B").await;
+        c.add_node(&main, "sub", "project/A").await;
+        c.add_node(&main, "show", "core/Output").await;
+        c.add_edge(&main, ("sub", "out"), ("show", "in")).await;
+        c.add_iip(&main, json!("through both"), ("sub", "in")).await;
+        let saved = state.path().join("app.subgraphs/project%2FA.json");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !saved.exists()
+            || !std::fs::read_to_string(&file)
+                .unwrap()
+                .contains("project/A")
+        {
+            assert!(std::time::Instant::now() < deadline, "not autosaved");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // An edit of a subgraph alone is saved too.
+        c.edit(
+            "changenode",
+            json!({"id": "inner", "metadata": {"label": "edited"}, "graph": "project/B"}),
+        )
+        .await;
+        let b = state.path().join("app.subgraphs/project%2FB.json");
+        while !std::fs::read_to_string(&b).unwrap().contains("edited") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "subgraph edit not autosaved"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    let served = Served::start(&["--graph", file_arg], state.path());
+    let mut c = Client::connect(&served.url, None).await;
+    let main = c
+        .request("runtime", "getruntime", json!({}), "runtime")
+        .await["graph"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.send("component", "list", json!({})).await;
+    let mut names = Vec::new();
+    loop {
+        let frame = c.next().await.expect("the component list");
+        match frame["command"].as_str() {
+            Some("component") => names.push(frame["payload"]["name"].as_str().unwrap().to_string()),
+            Some("componentsready") => break,
+            _ => {}
+        }
+    }
+    for name in ["project/A", "project/B"] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    let b = c
+        .request(
+            "component",
+            "getsource",
+            json!({"name": "project/B"}),
+            "source",
+        )
+        .await;
+    assert!(b["code"].as_str().unwrap().contains("edited"), "{b}");
+    c.send("network", "start", json!({ "graph": main })).await;
+    let output: Vec<String> = c
+        .until_stopped(&main)
+        .await
+        .iter()
+        .filter(|f| f["command"] == "output")
+        .map(|f| {
+            f["payload"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(output, vec!["through both"]);
+}

@@ -117,21 +117,13 @@ fn clear(runtime: &mut Runtime, reply: &Reply, p: &Payload) -> Handled {
     Ok(())
 }
 
-/// The component name of the graph `id` that `graph:clear` made (not the main graph):
-/// `<library>/<id>`, the library being the request's (without a `noflo-` prefix, as noflo
-/// names them) or the runtime's namespace; an id with a `/` is a full name already.
+/// The component name of the graph `id` that `graph:clear` made (not the main graph).
 fn subgraph_name(runtime: &Runtime, p: &Payload, id: &str) -> String {
-    if id.contains('/') {
-        return id.to_string();
-    }
     let library = match p.get("library") {
-        Some(Value::String(library)) if !library.is_empty() => library
-            .strip_prefix("noflo-")
-            .unwrap_or(library)
-            .to_string(),
-        _ => runtime.config().namespace.clone(),
+        Some(Value::String(library)) => Some(library.as_str()),
+        _ => None,
     };
-    format!("{library}/{id}")
+    crate::runtime::component_name(&runtime.config().namespace, library, id)
 }
 
 type Echoes = Vec<(&'static str, Map<String, Value>)>;

@@ -10,6 +10,7 @@ mod exports;
 mod names;
 mod network;
 mod report;
+mod subgraphs;
 mod trace;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use clients::{
 };
 pub(crate) use network::{Live, LiveEdit, NetworkState};
 pub(crate) use report::{now, stopped_message};
+pub(crate) use subgraphs::component_name;
 pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 
 use crate::component::Registry;
@@ -233,6 +235,11 @@ impl Runtime {
             graph::save(&Graph::new(&name), &path)?;
             tracing::info!("created {} with an empty graph", path.display());
         }
+        // First, so that the main graph's nodes of them resolve.
+        let subgraphs = self.load_subgraphs();
+        if subgraphs > 0 {
+            tracing::info!("loaded {subgraphs} subgraphs made by clients");
+        }
         let graph = graph::load_limited(
             &path,
             graph::Format::from_path(&path),
@@ -361,7 +368,8 @@ impl Runtime {
         }
     }
 
-    /// Writes the main graph to its file (atomically, keeping a `.bak`); returns the file.
+    /// Writes the main graph to its file (atomically, keeping a `.bak`), and the subgraphs
+    /// clients made beside it; returns the main graph's file.
     ///
     /// # Errors
     ///
@@ -385,17 +393,25 @@ impl Runtime {
         graph::save(&graph, &path).map_err(|e| format!("cannot persist graph '{id}': {e}"))?;
         entry.dirty = false;
         tracing::info!("saved graph '{id}' to {}", path.display());
+        self.persist_subgraphs()?;
         Ok(path)
     }
 
-    /// Writes the main graph back if it has unsaved edits.
+    /// Writes the main graph and the subgraphs clients made back if any has unsaved edits.
     fn autosave(&mut self) {
         let dirty = self
             .main
             .as_ref()
             .and_then(|id| self.graphs.get(id))
             .is_some_and(|e| e.dirty);
-        if dirty && let Err(error) = self.persist() {
+        let saved = if dirty {
+            self.persist().map(drop)
+        } else if self.subgraphs_dirty() {
+            self.persist_subgraphs()
+        } else {
+            Ok(())
+        };
+        if let Err(error) = saved {
             tracing::warn!("autosave: {error}");
         }
     }
