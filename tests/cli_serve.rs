@@ -182,7 +182,7 @@ async fn run_small(c: &mut Client, graph: &str, text: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_subgraphs_past_the_systems_limit_are_refused_and_serving_goes_on() {
     let state = tempfile::tempdir().unwrap();
-    let mut served = Served::start(&[], state.path());
+    let mut served = Served::start(&["--graph-sources"], state.path());
     let mut c = Client::connect(&served.url, None).await;
     // Two levels of `side` nodes each: twice what the system could run.
     let side = ((2 * system_thread_bound()) as f64).sqrt().ceil() as usize;

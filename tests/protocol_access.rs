@@ -399,7 +399,8 @@ async fn persist_is_offered_only_with_a_main_file() {
     assert_eq!(
         refused,
         json!({"protocol": "network", "command": "error",
-            "payload": {"message": "network:persist is not permitted"}})
+            "payload": {"message": "network:persist is not offered: flowd was started without \
+                a graph file (--graph FILE), so there is nowhere to persist to"}})
     );
     drop(server);
 
@@ -527,4 +528,64 @@ async fn wss_with_a_self_signed_certificate_answers_getruntime() {
         );
     }
     ws.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setsource_is_offered_only_when_graph_sources_are_accepted() {
+    // By default: not listed, so noflo-ui offers no "New component" in languages flowd
+    // cannot build, and a component:source says why it is refused.
+    let server = TestServer::start(RuntimeConfig {
+        graph_sources: false,
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    let runtime = c.ask("runtime", "getruntime", json!({})).await;
+    for list in ["capabilities", "allCapabilities"] {
+        let listed = names(&runtime["payload"][list]);
+        assert!(
+            !listed.contains(&"component:setsource".to_string()),
+            "{list}: {listed:?}"
+        );
+        assert!(
+            listed.contains(&"component:getsource".to_string()),
+            "{list}: {listed:?}"
+        );
+    }
+    // What noflo-ui's "New component" dialog sends (noflo-new-component.js, then
+    // fbp-client's component.source).
+    let refused = c
+        .ask(
+            "component",
+            "source",
+            json!({"name": "MyCoolComponent", "language": "javascript", "library": "project",
+                "code": "", "tests": ""}),
+        )
+        .await;
+    assert_eq!(refused["command"], "error", "{refused}");
+    let message = refused["payload"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("component:source is not offered: ")
+            && message.contains("--graph-sources"),
+        "{message}"
+    );
+    drop(server);
+
+    // With graph sources accepted: listed, and a graph becomes a component.
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    let runtime = c.ask("runtime", "getruntime", json!({})).await;
+    assert!(
+        names(&runtime["payload"]["capabilities"]).contains(&"component:setsource".to_string())
+    );
+    let code = "INPORT=r.IN:IN\nOUTPORT=r.OUT:OUT\nr(core/Repeat)";
+    let component = c
+        .request(
+            "component",
+            "source",
+            json!({"name": "Pass", "language": "fbp", "code": code}),
+            "component",
+        )
+        .await;
+    assert_eq!(component["name"], "flowd/Pass");
 }

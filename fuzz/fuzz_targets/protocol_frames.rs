@@ -8,7 +8,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let registry = Arc::new(flowd::Registry::with_core());
-    let shared = flowd::runtime::Runtime::new(flowd::runtime::RuntimeConfig::default(), registry);
+    // Graph sources on, so that component:source is fuzzed too.
+    let config = flowd::runtime::RuntimeConfig {
+        graph_sources: true,
+        ..Default::default()
+    };
+    let shared = flowd::runtime::Runtime::new(config, registry);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
     let client = flowd::runtime::Runtime::lock(&shared)
         .connect(tx, flowd::runtime::QueueLimits::default())

@@ -69,6 +69,11 @@ pub struct ServeArgs {
     #[arg(long, requires = "graph")]
     pub autosave: bool,
 
+    /// Accept graphs (FBP JSON or .fbp) sent as component source (`component:source`) and
+    /// offer `component:setsource`; no other language is built, so it is off by default.
+    #[arg(long)]
+    pub graph_sources: bool,
+
     /// A PEM certificate chain: serve `wss://` (needs --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -137,6 +142,7 @@ pub fn serve(
         main_file: args.graph.clone(),
         autosave: args.autosave,
         max_graph_bytes: limits.max_graph_bytes,
+        graph_sources: args.graph_sources,
         network: crate::engine::NetworkConfig {
             max_processes: limits.max_processes,
             watch_rate: (args.data_rate > 0).then_some(args.data_rate),

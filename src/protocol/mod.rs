@@ -102,7 +102,23 @@ pub(crate) fn dispatch(runtime: &mut Runtime, client: ClientId, text: &str) {
     };
     let command = request.command.as_str();
     if !capabilities.may_send(protocol, command) {
-        reply.error(runtime, format!("{protocol}:{command} is not permitted"));
+        // Granted to this client but not offered by this runtime: say why.
+        let granted = runtime
+            .granted_to(request.secret.as_deref())
+            .may_send(protocol, command);
+        let unoffered = Capability::ALL.into_iter().find_map(|capability| {
+            let needed = !Capabilities::all()
+                .without(capability)
+                .may_send(protocol, command);
+            runtime
+                .why_not_offered(capability)
+                .filter(|_| granted && needed)
+        });
+        let message = match unoffered {
+            Some(why) => format!("{protocol}:{command} is not offered: {why}"),
+            None => format!("{protocol}:{command} is not permitted"),
+        };
+        reply.error(runtime, message);
         return;
     }
     let payload = request.payload;

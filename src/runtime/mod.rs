@@ -30,7 +30,7 @@ pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 use crate::component::Registry;
 use crate::engine::NetworkConfig;
 use crate::graph::{self, Graph};
-use crate::protocol::{Capabilities, Message};
+use crate::protocol::{Capabilities, Capability, Message};
 
 /// How often unsaved edits are written back when autosave is on.
 const AUTOSAVE_INTERVAL: Duration = Duration::from_millis(500);
@@ -53,6 +53,10 @@ pub struct RuntimeConfig {
     pub autosave: bool,
     /// The largest main graph file read, in bytes.
     pub max_graph_bytes: u64,
+    /// Whether `component:setsource` is offered: graphs sent as component source (`json` or
+    /// `fbp`) become subgraph components. Off by default, because no other language can be
+    /// built and noflo-ui offers "New component" in nine of them whenever it is listed.
+    pub graph_sources: bool,
     /// How networks are built. Packets on edges are shown to clients at most
     /// [`DEFAULT_DATA_RATE`] a second per edge unless `network.watch_rate` says otherwise.
     pub network: NetworkConfig,
@@ -73,6 +77,7 @@ impl Default for RuntimeConfig {
             main_file: None,
             autosave: false,
             max_graph_bytes: graph::DEFAULT_MAX_FILE_BYTES,
+            graph_sources: false,
             network: NetworkConfig {
                 watch_rate: Some(DEFAULT_DATA_RATE),
                 ..NetworkConfig::default()
@@ -258,26 +263,48 @@ impl Runtime {
     }
 
     /// Every capability this runtime offers: all of them, but `network:persist` only when
-    /// the main graph has a file to persist to.
+    /// the main graph has a file to persist to, and `component:setsource` only with
+    /// [`RuntimeConfig::graph_sources`].
     pub fn offered(&self) -> Capabilities {
         let mut offered = Capabilities::all();
-        if self.config.main_file.is_none() {
-            offered = offered.without(crate::protocol::Capability::NetworkPersist);
+        for capability in Capability::ALL {
+            if self.why_not_offered(capability).is_some() {
+                offered = offered.without(capability);
+            }
         }
         offered
     }
 
-    /// What a request with `secret` may do.
+    /// Why this runtime does not offer `capability`, if it does not.
+    pub fn why_not_offered(&self, capability: Capability) -> Option<&'static str> {
+        match capability {
+            Capability::NetworkPersist if self.config.main_file.is_none() => Some(
+                "flowd was started without a graph file (--graph FILE), so there is nowhere \
+                 to persist to",
+            ),
+            Capability::ComponentSetsource if !self.config.graph_sources => Some(
+                "flowd builds no component from source; it accepts graphs (json or fbp) as \
+                 component source when started with --graph-sources",
+            ),
+            _ => None,
+        }
+    }
+
+    /// What a request with `secret` may do: what the secret grants that this runtime offers.
     pub fn capabilities_for(&self, secret: Option<&str>) -> Capabilities {
-        let granted = if self.config.secrets.is_empty() {
+        self.granted_to(secret).intersect(self.offered())
+    }
+
+    /// What `secret` grants, offered by this runtime or not.
+    pub fn granted_to(&self, secret: Option<&str>) -> Capabilities {
+        if self.config.secrets.is_empty() {
             Capabilities::all()
         } else {
             secret
                 .and_then(|s| self.config.secrets.get(s))
                 .copied()
                 .unwrap_or(Capabilities::NONE)
-        };
-        granted.intersect(self.offered())
+        }
     }
 
     /// Registers a client whose frames go to `tx`, with at most `limits` of them waiting.

@@ -300,10 +300,11 @@ pub fn commands(frames: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// A runtime configuration with a fixed id, for tests.
+/// A runtime configuration with a fixed id, for tests, accepting graphs as component source.
 pub fn config() -> RuntimeConfig {
     RuntimeConfig {
         id: "0f8d2a3c-5b6e-4c1d-9a7f-3e2b1c0d9e8f".into(),
+        graph_sources: true,
         ..RuntimeConfig::default()
     }
 }
