@@ -325,3 +325,56 @@ async fn a_setting_edited_while_running_takes_effect_from_the_next_packet() {
         .await;
     assert_eq!(status["running"], true, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bang_button_on_an_unwired_kick_sends_while_the_network_runs() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("live", false).await;
+    c.add_node("live", "kick", "core/Kick").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.add_edge("live", ("kick", "out"), ("show", "in")).await;
+    c.add_iip("live", json!("clicked"), ("kick", "data")).await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
+    // Nothing feeds kick.in but the button: the network waits for it, and is no deadlock.
+    let quiet = std::time::Duration::from_millis(1200);
+    while let Some(frame) = c.next_within(quiet).await {
+        assert_ne!(frame["command"], "stopped", "{frame}");
+        assert_ne!(frame["command"], "error", "{frame}");
+    }
+    let status = c
+        .request("network", "getstatus", live(json!({})), "status")
+        .await;
+    assert_eq!(status["running"], true, "{status}");
+    for click in 1..=2 {
+        // noflo-node-inspector.js sendBang: removeInitial (none there), addInitial(true),
+        // removeInitial, in one transaction.
+        // Sent without waiting for echoes, as noflo-ui does: the output may come before them.
+        c.send(
+            "graph",
+            "addinitial",
+            live(
+                json!({"src": {"data": true}, "tgt": {"node": "kick", "port": "in"},
+                "metadata": {}}),
+            ),
+        )
+        .await;
+        c.send(
+            "graph",
+            "removeinitial",
+            live(json!({"src": {"data": true}, "tgt": {"node": "kick", "port": "in"}})),
+        )
+        .await;
+        loop {
+            let frame = c.next().await.expect("the click's output");
+            if frame["command"] == "output" {
+                assert_eq!(frame["payload"]["message"], "clicked", "click {click}");
+                break;
+            }
+            assert_ne!(frame["command"], "stopped", "click {click}: {frame}");
+        }
+    }
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
+}

@@ -56,6 +56,11 @@ pub struct NetworkConfig {
     /// as many as the system has room for; see [`crate::threads`]). A network that would pass
     /// it, or the system's limit, does not start.
     pub max_processes: Option<usize>,
+    /// Whether a bang inport (datatype `bang`) left unconnected stays open for IIPs sent
+    /// while the network runs (default false: it ends at once, as any unconnected port).
+    /// noflo-ui shows such a port as a button that sends one IIP; the open port also counts
+    /// as a way into the network, so waiting on it is never taken for a deadlock.
+    pub open_bang_ports: bool,
 }
 
 impl NetworkConfig {
@@ -80,6 +85,7 @@ impl Default for NetworkConfig {
             watch_only: None,
             watch_rate: None,
             max_processes: None,
+            open_bang_ports: false,
         }
     }
 }
@@ -333,12 +339,17 @@ impl Network {
             {
                 let (tx, rx) =
                     crossbeam_channel::bounded(self.config.default_capacity.div_ceil(batch));
+                // The button's upstream: it never ends while the network runs.
+                let button = self.config.open_bang_ports && decl.is_bang();
+                if button {
+                    self.activity.inport_opened();
+                }
                 plan.inputs.push(InQueue {
                     name: decl.name.clone(),
                     index: None,
                     tx,
                     rx,
-                    upstreams: Upstreams::new(0),
+                    upstreams: Upstreams::new(usize::from(button)),
                     initial: Vec::new(),
                 });
             }

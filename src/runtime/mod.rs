@@ -349,11 +349,13 @@ impl Runtime {
     }
 
     /// The network configuration for networks started through the protocol: every edge
-    /// watched from the start, exported ports wired to clients.
+    /// watched from the start, exported ports wired to clients, unconnected bang ports kept
+    /// open for noflo-ui's button.
     pub(crate) fn network_config(&self) -> NetworkConfig {
         NetworkConfig {
             watch_edges: true,
             external_ports: true,
+            open_bang_ports: true,
             ..self.config.network.clone()
         }
     }
