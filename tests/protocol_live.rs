@@ -378,3 +378,44 @@ async fn the_bang_button_on_an_unwired_kick_sends_while_the_network_runs() {
     c.request("network", "stop", live(json!({})), "stopped")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_that_waits_for_the_next_start_is_shown_on_its_nodes() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    start_relay_to_show(&mut c).await;
+    // A new index of core/Merge's array inport cannot be wired into the running process.
+    c.add_node("live", "merge", "core/Merge").await;
+    c.edit(
+        "addedge",
+        live(json!({"src": {"node": "relay", "port": "out"},
+            "tgt": {"node": "merge", "port": "in", "index": 0}})),
+    )
+    .await;
+    let mut on_nodes = Vec::new();
+    let whole = loop {
+        let frame = c.next().await.expect("news of the edge that waits");
+        match frame["command"].as_str() {
+            Some("processerror") => on_nodes.push(frame["payload"].clone()),
+            Some("error") => break frame["payload"].clone(),
+            _ => {}
+        }
+    };
+    assert!(
+        whole["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("next start"),
+        "{whole}"
+    );
+    // noflo-ui shows process errors on their nodes, and network errors nowhere.
+    let ids: Vec<&str> = on_nodes.iter().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids, ["merge", "relay"], "{on_nodes:?}");
+    for payload in &on_nodes {
+        assert_eq!(payload["graph"], "live");
+        let error = payload["error"].as_str().unwrap_or_default();
+        assert!(error.contains("applies at the next start"), "{error}");
+    }
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
+}

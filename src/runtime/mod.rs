@@ -29,7 +29,7 @@ pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 
 use crate::component::Registry;
 use crate::engine::NetworkConfig;
-use crate::graph::{self, Graph};
+use crate::graph::{self, Direction, Graph};
 use crate::protocol::{Capabilities, Capability, Message};
 
 /// How often unsaved edits are written back when autosave is on.
@@ -370,11 +370,34 @@ impl Runtime {
     /// graph keeps the edit (it applies at the next start) and clients are told why.
     pub(crate) fn follow(&mut self, id: &str, edit: LiveEdit) {
         let registry = self.registry.clone();
+        let mut nodes = edit.nodes();
+        if let LiveEdit::AddExport(direction, name) = &edit {
+            nodes.extend(self.exported_process(id, *direction, name));
+        }
         let Some(NetworkState::Running(live)) = self.graphs.get_mut(id).map(|e| &mut e.network)
         else {
             return;
         };
         if let Err(error) = live.apply(edit, &registry) {
+            // noflo-ui shows no network:error, but shows a process error on its node: the user
+            // sees there that the new connection waits for the next start.
+            nodes.sort();
+            nodes.dedup();
+            for node in nodes {
+                let message = Message::new(
+                    "network",
+                    "processerror",
+                    serde_json::json!({
+                        "id": node,
+                        "error": format!(
+                            "the running network cannot follow this change: {error}; it \
+                             applies at the next start"
+                        ),
+                        "graph": id,
+                    }),
+                );
+                self.report(id, &message);
+            }
             let message = Message::new(
                 "network",
                 "error",
@@ -388,6 +411,19 @@ impl Runtime {
             );
             self.report(id, &message);
         }
+    }
+
+    /// The process behind the exported port `name` of graph `id`, if there is one.
+    fn exported_process(&self, id: &str, direction: Direction, name: &str) -> Option<String> {
+        let graph = &self.graphs.get(id)?.graph;
+        let exports = match direction {
+            Direction::In => &graph.inports,
+            Direction::Out => &graph.outports,
+        };
+        exports
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.process.clone())
     }
 
     /// Notes that graph `id` changed (for autosave).

@@ -231,6 +231,28 @@ pub(crate) enum LiveEdit {
     },
 }
 
+impl LiveEdit {
+    /// The processes the edit touches, by their names in the graph (an exported port's
+    /// process is found in the graph by the caller).
+    pub(crate) fn nodes(&self) -> Vec<String> {
+        match self {
+            LiveEdit::AddNode(node) => vec![node.id.clone()],
+            LiveEdit::RemoveNode(id) => vec![id.clone()],
+            LiveEdit::AddEdge(edge) => vec![edge.src.process.clone(), edge.tgt.process.clone()],
+            LiveEdit::ChangeEdge(edges) => edges
+                .iter()
+                .flat_map(|e| [e.src.process.clone(), e.tgt.process.clone()])
+                .collect(),
+            LiveEdit::RemoveEdge(src, tgt) => vec![src.process.clone(), tgt.process.clone()],
+            LiveEdit::AddInitial(tgt, _) => vec![tgt.process.clone()],
+            LiveEdit::RenameNode { to, .. } => vec![to.clone()],
+            LiveEdit::AddExport(..)
+            | LiveEdit::RenameExport { .. }
+            | LiveEdit::RemoveExport(..) => Vec::new(),
+        }
+    }
+}
+
 impl Live {
     /// Applies `edit` to the running network.
     pub(crate) fn apply(
