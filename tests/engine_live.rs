@@ -309,3 +309,66 @@ fn a_timing_setting_is_read_again_at_the_next_packet() {
         );
     }
 }
+
+#[test]
+fn a_new_index_of_an_array_outport_gets_copies_from_the_next_ip() {
+    // IN -> split(core/Split) OUT[0] -> first(core/Output); OUT[1] is connected live.
+    let registry = test_registry();
+    let mut graph = Graph::new("fan-out");
+    graph.add_node("split", "core/Split");
+    graph.add_node("first", "core/Output");
+    graph.add_inport("IN", "split", "in");
+    graph.add_edge(port("split", "out").with_index(0), port("first", "in"));
+    let mut network = start(&graph, &registry);
+    let mut input = network.take_inport("IN").unwrap();
+    input.send(Ip::data("one")).unwrap();
+    expect_output(&network, "first", "one");
+
+    network
+        .add_process(&node("second", "core/Output"), &registry)
+        .unwrap();
+    network
+        .connect(
+            &port("split", "out").with_index(1),
+            &port("second", "in"),
+            None,
+        )
+        .expect("a new index of an array outport connects live");
+    input.send(Ip::data("two")).unwrap();
+    expect_output(&network, "second", "two");
+    drop(input);
+    expect_end(&network, "second");
+}
+
+#[test]
+fn a_new_index_of_an_array_inport_is_served_while_the_others_wait() {
+    // IN -> a(core/Repeat) -> merge.IN[0]; merge -> show. A second source is connected to a
+    // new index, IN[1], while merge waits on IN[0], which stays quiet.
+    let registry = test_registry();
+    let mut graph = Graph::new("fan-in");
+    graph.add_node("a", "core/Repeat");
+    graph.add_node("merge", "core/Merge");
+    graph.add_node("show", "core/Output");
+    graph.add_inport("IN", "a", "in");
+    graph.add_edge(port("a", "out"), port("merge", "in").with_index(0));
+    graph.add_edge(port("merge", "out"), port("show", "in"));
+    let mut network = start(&graph, &registry);
+    let mut input = network.take_inport("IN").unwrap();
+    input.send(Ip::data("from a")).unwrap();
+    expect_output(&network, "show", "from a");
+
+    network
+        .add_process(&node("b", "core/Repeat"), &registry)
+        .unwrap();
+    network
+        .connect(&port("b", "out"), &port("merge", "in").with_index(1), None)
+        .expect("a new index of an array inport connects live");
+    network
+        .send_initial(&port("b", "in"), &serde_json::json!("from b"))
+        .unwrap();
+    expect_output(&network, "show", "from b");
+
+    // Merge ends once every index, the new one included, has ended.
+    drop(input);
+    expect_end(&network, "merge");
+}

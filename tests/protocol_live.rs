@@ -380,21 +380,16 @@ async fn the_bang_button_on_an_unwired_kick_sends_while_the_network_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edge_that_waits_for_the_next_start_is_shown_on_its_nodes() {
+async fn an_edit_that_waits_for_the_next_start_is_shown_on_its_node() {
     let server = TestServer::start(config()).await;
     let mut c = server.client().await;
     start_relay_to_show(&mut c).await;
-    // A new index of core/Merge's array inport cannot be wired into the running process.
-    c.add_node("live", "merge", "core/Merge").await;
-    c.edit(
-        "addedge",
-        live(json!({"src": {"node": "relay", "port": "out"},
-            "tgt": {"node": "merge", "port": "in", "index": 0}})),
-    )
-    .await;
+    // A new exported port is wired at the next start.
+    c.export("live", "addoutport", "copy", ("relay", "out"))
+        .await;
     let mut on_nodes = Vec::new();
     let whole = loop {
-        let frame = c.next().await.expect("news of the edge that waits");
+        let frame = c.next().await.expect("news of the edit that waits");
         match frame["command"].as_str() {
             Some("processerror") => on_nodes.push(frame["payload"].clone()),
             Some("error") => break frame["payload"].clone(),
@@ -410,12 +405,62 @@ async fn an_edge_that_waits_for_the_next_start_is_shown_on_its_nodes() {
     );
     // noflo-ui shows process errors on their nodes, and network errors nowhere.
     let ids: Vec<&str> = on_nodes.iter().filter_map(|p| p["id"].as_str()).collect();
-    assert_eq!(ids, ["merge", "relay"], "{on_nodes:?}");
+    assert_eq!(ids, ["relay"], "{on_nodes:?}");
     for payload in &on_nodes {
         assert_eq!(payload["graph"], "live");
         let error = payload["error"].as_str().unwrap_or_default();
         assert!(error.contains("applies at the next start"), "{error}");
     }
+    c.request("network", "stop", live(json!({})), "stopped")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_to_a_new_array_index_carries_data_while_running() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("live", false).await;
+    c.add_node("live", "relay", "core/Repeat").await;
+    c.add_node("live", "merge", "core/Merge").await;
+    c.add_node("live", "show", "core/Output").await;
+    c.export("live", "addinport", "in", ("relay", "in")).await;
+    c.edit(
+        "addedge",
+        live(json!({"src": {"node": "relay", "port": "out"},
+            "tgt": {"node": "merge", "port": "in", "index": 0}})),
+    )
+    .await;
+    c.add_edge("live", ("merge", "out"), ("show", "in")).await;
+    c.request("network", "start", live(json!({})), "started")
+        .await;
+    // While running: a second source into merge.in[1], started by an IIP.
+    c.add_node("live", "late", "core/Repeat").await;
+    c.edit(
+        "addedge",
+        live(json!({"src": {"node": "late", "port": "out"},
+            "tgt": {"node": "merge", "port": "in", "index": 1}})),
+    )
+    .await;
+    c.send(
+        "graph",
+        "addinitial",
+        live(json!({"src": {"data": "via index 1"}, "tgt": {"node": "late", "port": "in"}})),
+    )
+    .await;
+    let mut data_on_new_edge = false;
+    loop {
+        let frame = c.next().await.expect("the packet through the new index");
+        match frame["command"].as_str() {
+            Some("data") if frame["payload"]["tgt"]["index"] == 1 => data_on_new_edge = true,
+            Some("output") => {
+                assert_eq!(frame["payload"]["message"], "via index 1");
+                break;
+            }
+            Some("error" | "processerror") => panic!("refused: {frame}"),
+            _ => {}
+        }
+    }
+    assert!(data_on_new_edge, "the new edge shows its packet");
     c.request("network", "stop", live(json!({})), "stopped")
         .await;
 }

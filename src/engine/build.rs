@@ -44,6 +44,7 @@ pub(super) fn plan_node(
         component,
         inputs: Vec::new(),
         outputs: Vec::new(),
+        new_ports: None,
     })
 }
 

@@ -10,6 +10,12 @@
 //! process does both for each of its edges. An IIP for a running process travels as a
 //! one-packet upstream of its own.
 //!
+//! A new index of an array port gets its queue or mailbox made then and there, handed to its
+//! process through [`NewPorts`], with a nudge that wakes the process if it waits on its other
+//! ports; components that serve every index
+//! ([`crate::engine::ProcessContext::recv_any_index`],
+//! [`crate::engine::ProcessContext::port_generation`]) take it up from the next IP.
+//!
 //! A process added live starts when its first input arrives (an edge or an IIP), so that it
 //! does not see end of stream on inports that are about to be connected; a process without
 //! inports starts at once.
@@ -21,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::edge::{Outgoing, Packet, StopTrigger, Upstreams};
 use super::events::{EdgeId, Event};
@@ -116,6 +122,70 @@ impl Mailbox {
     }
 }
 
+/// A new index of an array port, made by a live edit, for its process to adopt.
+pub(crate) enum NewSlot {
+    /// An index of an array inport, with its queue and count of upstreams.
+    In {
+        name: String,
+        index: usize,
+        rx: Receiver<Packet>,
+        upstreams: Upstreams,
+    },
+    /// An index of an array outport, with the mailbox its connections arrive by.
+    Out {
+        name: String,
+        index: usize,
+        mailbox: Arc<Mailbox>,
+    },
+}
+
+/// The new array port indexes waiting for a process that has array ports, and the nudge that
+/// wakes it to adopt them when it waits on its other ports.
+pub(crate) struct NewPorts {
+    pending: AtomicBool,
+    state: Mutex<(Vec<NewSlot>, bool)>,
+    nudge: Sender<()>,
+}
+
+impl NewPorts {
+    /// New ports for a process, and the receiver of its nudges.
+    pub(crate) fn new() -> (Arc<NewPorts>, Receiver<()>) {
+        let (nudge, nudged) = crossbeam_channel::bounded(1);
+        let ports = NewPorts {
+            pending: AtomicBool::new(false),
+            state: Mutex::new((Vec::new(), false)),
+            nudge,
+        };
+        (Arc::new(ports), nudged)
+    }
+
+    /// Whether slots are waiting (a relaxed load: cheap enough for every batch).
+    pub(crate) fn has_slots(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Takes the waiting slots; with `close`, refuses any later ones (the process ends).
+    pub(crate) fn take(&self, close: bool) -> Vec<NewSlot> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1 |= close;
+        self.pending.store(false, Ordering::Relaxed);
+        std::mem::take(&mut state.0)
+    }
+
+    /// Posts `slot` and wakes the process, unless it has ended; returns whether it was posted.
+    fn post(&self, slot: NewSlot) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.1 {
+            return false;
+        }
+        state.0.push(slot);
+        self.pending.store(true, Ordering::Release);
+        // Full: a nudge is on its way already.
+        let _ = self.nudge.try_send(());
+        true
+    }
+}
+
 /// A port of a process, by its declared name: `(process, port, index)`.
 pub(crate) type PortKey = (String, String, Option<usize>);
 
@@ -136,6 +206,8 @@ pub(crate) struct Wiring {
     pub(crate) stops: HashMap<String, Arc<StopTrigger>>,
     /// Processes added live that wait for their first input to start.
     pub(crate) waiting: HashMap<String, Process>,
+    /// Where new indexes of array ports go, for each process that has array ports.
+    pub(crate) new_ports: HashMap<String, Arc<NewPorts>>,
 }
 
 impl Network {
@@ -210,6 +282,7 @@ impl Network {
         }
         self.wiring.inputs.retain(|k, _| k.0 != id);
         self.wiring.outputs.retain(|k, _| k.0 != id);
+        self.wiring.new_ports.remove(id);
         Ok(())
     }
 
@@ -218,7 +291,8 @@ impl Network {
     /// # Errors
     ///
     /// [`LiveEditError`] when a process is missing or has ended, or a port cannot be
-    /// connected live (an array index that was not connected at start).
+    /// connected live. A new index of an array port is handed to its process, which adopts
+    /// it as it does new edges (and wakes to, if it waits on its other ports).
     pub fn connect(
         &mut self,
         src: &PortRef,
@@ -236,8 +310,15 @@ impl Network {
                 "the edge {edge} exists already"
             )));
         }
-        let input = self.input(&tgt)?;
-        let mailbox = self.mailbox(&src)?;
+        let new_input = self.new_array_input(&tgt)?;
+        let mailbox = match self.mailbox(&src) {
+            Ok(mailbox) => mailbox,
+            Err(error) => self.new_array_output(&src).ok_or(error)?,
+        };
+        let input = match &new_input {
+            Some((handle, _)) => handle,
+            None => self.input(&tgt)?,
+        };
         let batch = capacity.map_or(input.batch, |c| c.min(input.batch).max(1));
         let watch = Watch::default();
         watch.set(self.config.watches(&edge));
@@ -251,6 +332,18 @@ impl Network {
         let upstreams = input.upstreams.clone();
         if !mailbox.post(Mail::Attach(outgoing), || upstreams.add()) {
             return Err(LiveEditError::Ended(src.process.clone()));
+        }
+        // Handed over only now, counting its upstream: the receiver must not see it ended.
+        if let Some((handle, slot)) = new_input {
+            let posted = self
+                .wiring
+                .new_ports
+                .get(&tgt.process)
+                .is_some_and(|ports| ports.post(slot));
+            if !posted {
+                return Err(LiveEditError::Ended(tgt.process.clone()));
+            }
+            self.wiring.inputs.insert(key(&tgt), handle);
         }
         self.watches.insert(edge, watch);
         self.start_waiting(&tgt.process)
@@ -337,11 +430,65 @@ impl Network {
         })
     }
 
+    /// For a new index of an array inport of a process that takes new indexes: its queue's
+    /// handle and the slot its process adopts (`None` for any other port).
+    fn new_array_input(
+        &self,
+        port: &PortRef,
+    ) -> Result<Option<(InputHandle, NewSlot)>, LiveEditError> {
+        let Some(index) = port.index else {
+            return Ok(None);
+        };
+        if self.wiring.inputs.contains_key(&key(port))
+            || !self.wiring.new_ports.contains_key(&port.process)
+        {
+            return Ok(None);
+        }
+        let batch = self
+            .config
+            .default_capacity
+            .min(self.config.max_batch)
+            .max(1);
+        let (tx, rx) = crossbeam_channel::bounded(self.config.default_capacity.div_ceil(batch));
+        let upstreams = Upstreams::new(0);
+        let slot = NewSlot::In {
+            name: port.port.clone(),
+            index,
+            rx,
+            upstreams: upstreams.clone(),
+        };
+        Ok(Some((
+            InputHandle {
+                tx,
+                upstreams,
+                batch,
+            },
+            slot,
+        )))
+    }
+
+    /// For a new index of an array outport of a process that takes new indexes: its mailbox,
+    /// handed to the process.
+    fn new_array_output(&mut self, port: &PortRef) -> Option<Arc<Mailbox>> {
+        let index = port.index?;
+        let ports = self.wiring.new_ports.get(&port.process)?;
+        let mailbox = Arc::new(Mailbox::default());
+        let slot = NewSlot::Out {
+            name: port.port.clone(),
+            index,
+            mailbox: mailbox.clone(),
+        };
+        if !ports.post(slot) {
+            return None;
+        }
+        self.wiring.outputs.insert(key(port), mailbox.clone());
+        Some(mailbox)
+    }
+
     fn input(&self, port: &PortRef) -> Result<&InputHandle, LiveEditError> {
         self.wiring.inputs.get(&key(port)).ok_or_else(|| {
             LiveEditError::Port(format!(
-                "inport {port} cannot be connected while the network runs (array indexes \
-                 connect at start)"
+                "inport {port} cannot be connected while the network runs"
             ))
         })
     }
@@ -349,8 +496,7 @@ impl Network {
     fn mailbox(&self, port: &PortRef) -> Result<Arc<Mailbox>, LiveEditError> {
         self.wiring.outputs.get(&key(port)).cloned().ok_or_else(|| {
             LiveEditError::Port(format!(
-                "outport {port} cannot be connected while the network runs (array indexes \
-                 connect at start)"
+                "outport {port} cannot be connected while the network runs"
             ))
         })
     }

@@ -14,7 +14,7 @@ use super::edge::{Incoming, StopTrigger, Upstreams, stop_signal};
 use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
-use super::live::{InputHandle, Mailbox, Wiring};
+use super::live::{InputHandle, Mailbox, NewPorts, Wiring};
 use super::process::{InQueue, NodePlan, Process};
 use super::watch::Watch;
 use crate::component::Registry;
@@ -380,6 +380,13 @@ impl Network {
             self.wiring
                 .outputs
                 .insert((plan.id.clone(), slot.name.clone(), slot.index), mailbox);
+        }
+        let has_array_ports =
+            plan.spec.inports.iter().any(|p| p.array) || plan.spec.outports.iter().any(|p| p.array);
+        if has_array_ports {
+            let (ports, nudged) = NewPorts::new();
+            self.wiring.new_ports.insert(plan.id.clone(), ports.clone());
+            plan.new_ports = Some((ports, nudged));
         }
         let (trigger, signal) = stop_signal();
         let trigger = Arc::new(trigger);

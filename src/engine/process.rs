@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::context::{InSlot, OutSlot, PortDecl, ProcessContext};
 use super::edge::{Incoming, Packet, StopSignal, StopTrigger};
 use super::events::{Event, EventSender};
+use super::live::NewPorts;
 use crate::component::{Component, ComponentSpec};
 use crate::ip::Ip;
 use crate::threads::Permit;
@@ -20,6 +21,8 @@ pub(super) struct NodePlan {
     pub(super) component: Box<dyn Component>,
     pub(super) inputs: Vec<InQueue>,
     pub(super) outputs: Vec<OutSlot>,
+    /// Where live edits hand over new indexes of its array ports, if it has any.
+    pub(super) new_ports: Option<(Arc<NewPorts>, crossbeam_channel::Receiver<()>)>,
 }
 
 /// The queue of one inport (or array index) while the network is being built.
@@ -78,7 +81,7 @@ impl Process {
                 )
             })
             .collect();
-        let ctx = ProcessContext::new(
+        let mut ctx = ProcessContext::new(
             plan.id.clone(),
             decls(&plan.spec.inports),
             decls(&plan.spec.outports),
@@ -87,6 +90,9 @@ impl Process {
             signal.clone(),
             events.clone(),
         );
+        if let Some(new_ports) = plan.new_ports {
+            ctx.take_new_ports_from(new_ports);
+        }
         Process {
             node: plan.id,
             component: plan.component,

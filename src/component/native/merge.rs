@@ -6,7 +6,8 @@ use crate::engine::{InPort, OutPort, ProcessContext, ProcessError, Received};
 use crate::ip::Ip;
 
 /// Forwards every IP of every connected index of the array inport `in` to `out`, in the order
-/// they arrive, serving the indexes in turn; ends when every index has ended.
+/// they arrive, serving the indexes in turn; ends when every index has ended. An index
+/// connected while the network runs is served from its first IP.
 ///
 /// A substream is kept whole: once an index sends an opening bracket, only that index is read
 /// until the bracket closes (or that index ends), so bracketed groups from different inputs
@@ -35,13 +36,10 @@ impl NativeComponent for Merge {
 
 impl Component for Merge {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
-        let mut inputs = Vec::new();
-        for index in ctx.inport_indexes("in") {
-            inputs.push(ctx.inport_at("in", index)?);
-        }
         let output = ctx.outport("out")?;
         loop {
-            match ctx.recv_any(&inputs)? {
+            // Every index, those connected while the network runs included.
+            match ctx.recv_any_index("in")? {
                 Received::Ip(input, ip) => {
                     let opens = matches!(ip, Ip::Open(_));
                     ctx.send(output, ip)?;

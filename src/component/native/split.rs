@@ -8,7 +8,8 @@ use crate::engine::{ProcessContext, ProcessError};
 /// `out`, in index order (copies share the payload).
 ///
 /// An index whose receiver has ended is skipped from then on; when no index is left open (or
-/// none was connected), the process ends, which closes `in` upstream.
+/// none was connected), the process ends, which closes `in` upstream. An index connected
+/// while the network runs gets copies from the next IP on.
 #[derive(Default)]
 pub struct Split;
 
@@ -31,10 +32,21 @@ impl Component for Split {
         for index in ctx.outport_indexes("out") {
             outputs.push(ctx.outport_at("out", index)?);
         }
+        let mut generation = ctx.port_generation();
         while !outputs.is_empty() {
             let Some(ip) = ctx.recv(input)? else {
                 break;
             };
+            // An index connected while the network runs gets copies from this IP on.
+            if ctx.port_generation() != generation {
+                generation = ctx.port_generation();
+                for index in ctx.outport_indexes("out") {
+                    let output = ctx.outport_at("out", index)?;
+                    if !outputs.contains(&output) {
+                        outputs.push(output);
+                    }
+                }
+            }
             let mut open = Vec::with_capacity(outputs.len());
             for &output in &outputs {
                 if try_send(ctx, output, ip.clone())? {

@@ -10,11 +10,15 @@
 mod receive;
 mod send;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crossbeam_channel::Receiver;
 
 use super::edge::{Incoming, Outgoing, StopSignal};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
+use super::live::{NewPorts, NewSlot};
 use crate::ip::Ip;
 
 pub(crate) use receive::InSlot;
@@ -68,6 +72,11 @@ pub struct ProcessContext {
     events: EventSender,
     /// Where `recv_any` starts looking, so that no port starves the others.
     next_any: usize,
+    /// Where live edits hand over new indexes of array ports, and the nudge that wakes this
+    /// process to adopt them (processes with array ports only).
+    new_ports: Option<(Arc<NewPorts>, Receiver<()>)>,
+    /// Counts the array port indexes adopted while running ([`ProcessContext::port_generation`]).
+    port_generation: u64,
 }
 
 impl ProcessContext {
@@ -89,7 +98,64 @@ impl ProcessContext {
             stop,
             events,
             next_any: 0,
+            new_ports: None,
+            port_generation: 0,
         }
+    }
+
+    /// Lets live edits add indexes to this process's array ports through `new_ports`.
+    pub(crate) fn take_new_ports_from(&mut self, new_ports: (Arc<NewPorts>, Receiver<()>)) {
+        self.new_ports = Some(new_ports);
+    }
+
+    /// Changes each time a live edit gives an array port of this process a new index. A
+    /// component that serves every index of an array port reads [`Self::inport_indexes`] or
+    /// [`Self::outport_indexes`] again when it changes ([`Self::recv_any_index`] does so
+    /// itself).
+    pub fn port_generation(&self) -> u64 {
+        self.port_generation
+    }
+
+    /// Adopts the array port indexes that live edits added; with `closing`, refuses later
+    /// ones (the process is ending).
+    pub(super) fn adopt_new_ports(&mut self, closing: bool) {
+        let Some((ports, _)) = &self.new_ports else {
+            return;
+        };
+        if !closing && !ports.has_slots() {
+            return;
+        }
+        for slot in ports.take(closing) {
+            match slot {
+                NewSlot::In {
+                    name,
+                    index,
+                    rx,
+                    upstreams,
+                } => {
+                    let incoming = Incoming::shared(Some(rx), upstreams, Vec::new());
+                    let slot = InSlot::new(&self.node, &name, Some(index), incoming);
+                    // A slot asked for before it was connected holds no queue: replaced.
+                    match self
+                        .inports
+                        .iter()
+                        .position(|s| s.name == name && s.index == Some(index))
+                    {
+                        Some(i) => self.inports[i] = slot,
+                        None => self.inports.push(slot),
+                    }
+                }
+                NewSlot::Out {
+                    name,
+                    index,
+                    mailbox,
+                } => {
+                    let i = self.out_slot(&name, Some(index));
+                    self.outports[i].mailbox = Some(mailbox);
+                }
+            }
+        }
+        self.port_generation += 1;
     }
 
     /// The id of this process in its graph.
@@ -258,6 +324,8 @@ impl ProcessContext {
     }
 
     fn close_outports(&mut self, close: impl Fn(&mut Outgoing, &StopSignal)) {
+        // Indexes still on their way get their connections, so that those end too.
+        self.adopt_new_ports(true);
         for slot in &mut self.outports {
             // Closing the mailbox first: no edge can be added to a finished port.
             if let Some(mailbox) = slot.mailbox.clone() {

@@ -191,15 +191,55 @@ impl ProcessContext {
         ports: &[InPort],
         deadline: Option<Instant>,
     ) -> Result<Received, ProcessError> {
-        if ports.is_empty() {
-            return Ok(Received::AllEnded);
-        }
         loop {
-            if let Some(received) = self.take_ready(ports) {
+            if let Some(received) = self.recv_any_while(ports, deadline, None)? {
                 return Ok(received);
             }
+        }
+    }
+
+    /// Receives from any connected index of the array inport `name`, like
+    /// [`ProcessContext::recv_any`] over them, including the indexes that live edits add
+    /// while it waits. [`Received::AllEnded`] comes when every index connected so far has
+    /// ended.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Stopped`] when the network stops; fails if the component declared no
+    /// such array inport.
+    pub fn recv_any_index(&mut self, name: &str) -> Result<Received, ProcessError> {
+        loop {
+            let generation = self.port_generation;
+            let mut ports = Vec::new();
+            for index in self.inport_indexes(name) {
+                ports.push(self.inport_at(name, index)?);
+            }
+            if let Some(received) = self.recv_any_while(&ports, None, Some(generation))? {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// [`ProcessContext::recv_any`] until `deadline`; `None` as soon as the port generation
+    /// is no longer `generation` (new indexes were adopted).
+    fn recv_any_while(
+        &mut self,
+        ports: &[InPort],
+        deadline: Option<Instant>,
+        generation: Option<u64>,
+    ) -> Result<Option<Received>, ProcessError> {
+        if ports.is_empty() {
+            return Ok(Some(Received::AllEnded));
+        }
+        loop {
+            if generation.is_some_and(|g| g != self.port_generation) {
+                return Ok(None);
+            }
+            if let Some(received) = self.take_ready(ports) {
+                return Ok(Some(received));
+            }
             if ports.iter().all(|p| self.inports[p.0].end_reported) {
-                return Ok(Received::AllEnded);
+                return Ok(Some(Received::AllEnded));
             }
             if self.stop.is_stopped() {
                 return Err(ProcessError::Stopped);
@@ -208,10 +248,10 @@ impl ProcessContext {
                 continue;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Received::Timeout);
+                return Ok(Some(Received::Timeout));
             }
             if !self.wait_for(ports, deadline)? {
-                return Ok(Received::Timeout);
+                return Ok(Some(Received::Timeout));
             }
         }
     }
@@ -352,15 +392,18 @@ impl ProcessContext {
                 .collect();
             activity.receiving(names, receivers.iter().map(|&rx| rx.clone()).collect());
         }
-        let woken = self.stop.recv_any(&receivers, deadline);
+        // A process with array ports also wakes to adopt new indexes (read by the caller).
+        let nudged = self.new_ports.as_ref().map(|(_, nudged)| nudged);
+        let woken = self.stop.recv_any_or(&receivers, nudged, deadline);
         if let Some(activity) = &activity {
             activity.woke();
         }
         match woken? {
-            Some((position, packet)) => {
+            Some(Woken::Packet(position, packet)) => {
                 self.inports[owners[position]].incoming.accept(packet);
                 Ok(true)
             }
+            Some(Woken::Other(_)) => Ok(true),
             None => Ok(false),
         }
     }

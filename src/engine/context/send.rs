@@ -126,6 +126,7 @@ impl ProcessContext {
 
     /// Adopts the connections that live edits added to or removed from every outport.
     pub(super) fn read_all_mail(&mut self) {
+        self.adopt_new_ports(false);
         for slot in &mut self.outports {
             slot.read_mail();
         }
@@ -140,6 +141,7 @@ impl ProcessContext {
     ///
     /// [`ProcessError::Stopped`] when the network stops.
     pub fn flush(&mut self) -> Result<(), ProcessError> {
+        self.adopt_new_ports(false);
         for slot in &mut self.outports {
             slot.read_mail();
             for connection in &mut slot.connections {
