@@ -165,6 +165,11 @@ async fn run_small(c: &mut Client, graph: &str, text: &str) -> Vec<String> {
     c.clear(graph, false).await;
     c.add_node(graph, "show", "core/Output").await;
     c.add_iip(graph, json!(text), ("show", "in")).await;
+    run_to_end(c, graph).await
+}
+
+/// Starts the network of `graph` and returns its output lines once it has stopped.
+async fn run_to_end(c: &mut Client, graph: &str) -> Vec<String> {
     c.send("network", "start", json!({ "graph": graph })).await;
     c.until_stopped(graph)
         .await
@@ -407,18 +412,6 @@ async fn subgraphs_made_in_the_editor_are_kept_with_the_main_graph_across_restar
         )
         .await;
     assert!(b["code"].as_str().unwrap().contains("edited"), "{b}");
-    c.send("network", "start", json!({ "graph": main })).await;
-    let output: Vec<String> = c
-        .until_stopped(&main)
-        .await
-        .iter()
-        .filter(|f| f["command"] == "output")
-        .map(|f| {
-            f["payload"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let output = run_to_end(&mut c, &main).await;
     assert_eq!(output, vec!["through both"]);
 }

@@ -342,8 +342,7 @@ impl Outgoing {
         self.batch.clear();
         if !self.closed {
             self.closed = true;
-            let edge = self.watcher.as_ref().map(Watcher::edge);
-            stop.send(&self.tx, Packet::End, edge)?;
+            stop.send(&self.tx, Packet::End, self.edge())?;
         }
         Ok(())
     }

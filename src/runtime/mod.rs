@@ -23,7 +23,7 @@ pub use clients::{
     MAX_QUEUED_PACKETS, Outbound, QueueLimits, QueueTicket,
 };
 pub(crate) use network::{Live, LiveEdit, NetworkState};
-pub(crate) use report::{now, stopped_message};
+pub(crate) use report::{now, process_error_message, stopped_message};
 pub(crate) use subgraphs::component_name;
 pub(crate) use trace::{DEFAULT_BUFFER_BYTES, Trace};
 
@@ -384,17 +384,13 @@ impl Runtime {
             nodes.sort();
             nodes.dedup();
             for node in nodes {
-                let message = Message::new(
-                    "network",
-                    "processerror",
-                    serde_json::json!({
-                        "id": node,
-                        "error": format!(
-                            "the running network cannot follow this change: {error}; it \
-                             applies at the next start"
-                        ),
-                        "graph": id,
-                    }),
+                let message = process_error_message(
+                    id,
+                    &node,
+                    &format!(
+                        "the running network cannot follow this change: {error}; it applies \
+                         at the next start"
+                    ),
                 );
                 self.report(id, &message);
             }

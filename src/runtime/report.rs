@@ -230,10 +230,10 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
                 secure,
             )]
         }
-        Event::ProcessError { node, message } => vec![Message::new(
-            "network",
-            "processerror",
-            json!({ "id": live.names.graph(node), "error": message, "graph": graph_id }),
+        Event::ProcessError { node, message } => vec![process_error_message(
+            graph_id,
+            &live.names.graph(node),
+            message,
         )],
         Event::Output { message, .. } => vec![Message::new(
             "network",
@@ -245,11 +245,10 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             let mut messages: Vec<Message> = processes
                 .iter()
                 .map(|(node, wait)| {
-                    Message::new(
-                        "network",
-                        "processerror",
-                        json!({ "id": live.names.graph(node), "error": format!("deadlock: {wait}"),
-                            "graph": graph_id }),
+                    process_error_message(
+                        graph_id,
+                        &live.names.graph(node),
+                        &format!("deadlock: {wait}"),
                     )
                 })
                 .collect();
@@ -330,4 +329,14 @@ fn shown(payload: &Payload) -> Value {
         &text[..end.min(text.len())],
         payload.len()
     ))
+}
+
+/// `network:processerror`: `error` on node `node` (as the graph names it) of `graph_id`,
+/// which noflo-ui shows on the node.
+pub(crate) fn process_error_message(graph_id: &str, node: &str, error: &str) -> Message {
+    Message::new(
+        "network",
+        "processerror",
+        json!({ "id": node, "error": error, "graph": graph_id }),
+    )
 }

@@ -105,28 +105,25 @@ impl Runtime {
             }
             waiting.push((id, name));
         }
-        // A subgraph may use another: register until no more can be.
+        // A subgraph may use another: register until a round registers none.
         loop {
             let before = waiting.len();
-            waiting.retain(|(id, name)| {
-                let Some(graph) = self.graphs.get(id).map(|e| e.graph.clone()) else {
-                    return false;
+            let mut failed = Vec::new();
+            for (id, name) in std::mem::take(&mut waiting) {
+                let Some(graph) = self.graphs.get(&id).map(|e| e.graph.clone()) else {
+                    continue;
                 };
-                self.registry.register_graph(name, graph).is_err()
-            });
-            if waiting.is_empty() || waiting.len() == before {
+                if let Err(error) = self.registry.register_graph(&name, graph) {
+                    failed.push((id, name, error));
+                }
+            }
+            if failed.is_empty() || failed.len() == before {
+                for (id, name, error) in failed {
+                    tracing::warn!("subgraph '{id}' is kept but not usable as {name}: {error}");
+                }
                 break;
             }
-        }
-        for (id, name) in waiting {
-            let error = self
-                .graphs
-                .get(&id)
-                .map(|e| e.graph.clone())
-                .map(|graph| self.registry.register_graph(&name, graph));
-            if let Some(Err(error)) = error {
-                tracing::warn!("subgraph '{id}' is kept but not usable as {name}: {error}");
-            }
+            waiting = failed.into_iter().map(|(id, name, _)| (id, name)).collect();
         }
         count
     }
