@@ -434,11 +434,12 @@ async fn serve_under_live_edits_packets_and_churn() {
         .await;
     assert_eq!(started["command"], "started", "{started}");
     let frames = fresh.client.until_stopped("fresh").await;
-    let output: Vec<&Value> = frames
+    // `network:output` names no graph, and the random edits may have left `main` or a side
+    // graph printing in a loop (an IIP circling a cycle through core/Output): count ours only.
+    let ours = frames
         .iter()
-        .filter(|f| f["command"] == "output")
-        .map(|f| &f["payload"]["message"])
-        .collect();
-    assert_eq!(output, [&json!("after the soak")], "{frames:#?}");
+        .filter(|f| f["command"] == "output" && f["payload"]["message"] == "after the soak")
+        .count();
+    assert_eq!(ours, 1, "{frames:#?}");
     assert!(served.is_alive());
 }

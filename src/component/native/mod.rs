@@ -18,11 +18,15 @@ use super::{Component, ComponentSpec, PortSpec, Registry};
 use crate::engine::{OutPort, ProcessContext, ProcessError};
 use crate::ip::{Ip, Payload};
 
+mod batch;
 mod collect;
 mod count;
+mod csv;
 mod delay;
 mod drop;
 mod filter;
+mod interval;
+mod json;
 mod kick;
 mod merge;
 mod output;
@@ -31,6 +35,7 @@ mod repeat;
 mod setting;
 mod split;
 mod split_text;
+mod template;
 mod throttle;
 mod write_lines;
 
@@ -53,6 +58,14 @@ pub fn register_all(registry: &Registry) {
     register::<filter::Filter>(registry);
     register::<delay::Delay>(registry);
     register::<throttle::Throttle>(registry);
+    register::<interval::Interval>(registry);
+    register::<batch::Batch>(registry);
+    register::<json::Parse>(registry);
+    register::<json::Stringify>(registry);
+    register::<json::Get>(registry);
+    register::<csv::Parse>(registry);
+    register::<csv::Write>(registry);
+    register::<template::Template>(registry);
 }
 
 /// The Rust source of the core component `name`, as compiled into flowd (shown read-only to
@@ -73,6 +86,11 @@ pub fn source(name: &str) -> Option<&'static str> {
         "core/Filter" => include_str!("filter.rs"),
         "core/Delay" => include_str!("delay.rs"),
         "core/Throttle" => include_str!("throttle.rs"),
+        "core/Interval" => include_str!("interval.rs"),
+        "core/Batch" => include_str!("batch.rs"),
+        "json/Parse" | "json/Stringify" | "json/Get" => include_str!("json.rs"),
+        "csv/Parse" | "csv/Write" => include_str!("csv.rs"),
+        "text/Template" => include_str!("template.rs"),
         "core/Exec" => include_str!("../exec/mod.rs"),
         _ => return None,
     })
@@ -134,4 +152,48 @@ pub(crate) fn try_send(
         Err(ProcessError::Closed { .. }) => Ok(false),
         Err(error) => Err(error),
     }
+}
+
+/// The usual `error` port: the packets a component could not handle, each with the reason.
+fn error_port() -> PortSpec {
+    PortSpec::new(
+        "error",
+        "object",
+        "Each packet that could not be handled, as {\"error\": reason, \"input\": text}; \
+         when not connected, the first such packet ends the process with the reason",
+    )
+}
+
+/// Reports that `input` could not be handled because of `reason`: as a packet on `errors` when
+/// that port is connected, so that one bad record does not stop a pipeline; otherwise as the
+/// process's failure, so that it is never lost silently.
+///
+/// # Errors
+///
+/// The failure, when `errors` is not connected; what sending says otherwise.
+fn reject(
+    ctx: &mut ProcessContext,
+    errors: OutPort,
+    input: &Payload,
+    reason: String,
+) -> Result<(), ProcessError> {
+    if !ctx.is_outport_connected(errors) {
+        return Err(ProcessError::Failed(reason));
+    }
+    let report = serde_json::json!({ "error": reason, "input": input.to_string_lossy() });
+    try_send(ctx, errors, Ip::Data(Payload::from_json(&report))).map(|_| ())
+}
+
+/// A whole number above 0, the setting of inport `name`.
+fn positive_int(name: &'static str, value: Payload) -> Result<u64, ProcessError> {
+    let text = value.to_string_lossy();
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ProcessError::failed(format!(
+                "inport '{name}': invalid value '{text}': expected a whole number above 0"
+            ))
+        })
 }

@@ -53,6 +53,11 @@ impl<T> Setting<T> {
         }
         Ok(&self.value)
     }
+
+    /// The setting as read at start, for a component that keeps it for its whole run.
+    pub(super) fn into_value(self) -> T {
+        self.value
+    }
 }
 
 /// A setting's text, as is.
