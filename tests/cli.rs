@@ -127,9 +127,22 @@ fn needs_components(args: &[String]) -> bool {
     args.iter().any(|a| a == "--components")
 }
 
-/// Runs each documented run and checks its output.
+/// Whether a documented run is a server, shown started in the background (`... GRAPH &`) and
+/// then talked to: only checked here (tests/connect_*.rs test the connectors on free ports).
+fn serves(args: &[String]) -> bool {
+    args.last().is_some_and(|a| a == "&")
+}
+
+/// Runs each documented run and checks its output; checks each server.
 fn check_documented_runs(runs: &[(Vec<String>, String)]) {
     for (args, expected) in runs {
+        if serves(args) {
+            let graph = &args[args.len() - 2];
+            flowd(&["check", graph])
+                .assert_code(0)
+                .assert_stdout_has(&format!("{graph}: ok ("));
+            continue;
+        }
         assert!(!expected.is_empty(), "{args:?}: no output documented");
         let mut full = vec!["run"];
         full.extend(args.iter().map(String::as_str));
@@ -147,7 +160,7 @@ fn every_example_runs_with_the_output_its_readme_documents() {
     let runs = documented_runs();
     let documented: BTreeSet<&str> = runs
         .iter()
-        .filter_map(|(args, _)| args.last().map(String::as_str))
+        .filter_map(|(args, _)| args.iter().rev().find(|a| *a != "&").map(String::as_str))
         .collect();
     let present = example_graphs();
     let present: BTreeSet<&str> = present.iter().map(String::as_str).collect();

@@ -22,6 +22,7 @@
 //! [`ProcessError::Closed`]: crate::engine::ProcessError::Closed
 
 mod allow;
+pub mod connect;
 pub mod dylib;
 pub mod exec;
 pub mod native;

@@ -119,6 +119,7 @@ impl Registry {
     pub fn with_core() -> Registry {
         let registry = Registry::new();
         super::native::register_all(&registry);
+        super::connect::register_all(&registry);
         super::exec::register(&registry, super::AllowList::default());
         registry
     }

@@ -32,7 +32,7 @@ mod merge;
 mod output;
 mod read_lines;
 mod repeat;
-mod setting;
+pub(crate) mod setting;
 mod split;
 mod split_text;
 mod template;
@@ -92,6 +92,8 @@ pub fn source(name: &str) -> Option<&'static str> {
         "csv/Parse" | "csv/Write" => include_str!("csv.rs"),
         "text/Template" => include_str!("template.rs"),
         "core/Exec" => include_str!("../exec/mod.rs"),
+        "http/Server" => include_str!("../connect/http/server.rs"),
+        "http/Request" => include_str!("../connect/http/request.rs"),
         _ => return None,
     })
 }
@@ -123,7 +125,7 @@ fn out_port(description: &str) -> PortSpec {
 }
 
 /// A duration in milliseconds (a number ≥ 0, fractions allowed), the setting of inport `name`.
-fn millis(name: &'static str, value: Payload) -> Result<Duration, ProcessError> {
+pub(crate) fn millis(name: &'static str, value: Payload) -> Result<Duration, ProcessError> {
     let text = value.to_string_lossy();
     text.trim()
         .parse::<f64>()
@@ -155,7 +157,7 @@ pub(crate) fn try_send(
 }
 
 /// The usual `error` port: the packets a component could not handle, each with the reason.
-fn error_port() -> PortSpec {
+pub(crate) fn error_port() -> PortSpec {
     PortSpec::new(
         "error",
         "object",
@@ -171,7 +173,7 @@ fn error_port() -> PortSpec {
 /// # Errors
 ///
 /// The failure, when `errors` is not connected; what sending says otherwise.
-fn reject(
+pub(crate) fn reject(
     ctx: &mut ProcessContext,
     errors: OutPort,
     input: &Payload,
@@ -185,7 +187,7 @@ fn reject(
 }
 
 /// A whole number above 0, the setting of inport `name`.
-fn positive_int(name: &'static str, value: Payload) -> Result<u64, ProcessError> {
+pub(crate) fn positive_int(name: &'static str, value: Payload) -> Result<u64, ProcessError> {
     let text = value.to_string_lossy();
     text.trim()
         .parse::<u64>()

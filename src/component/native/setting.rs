@@ -6,10 +6,10 @@ use crate::engine::{InPort, ProcessContext, ProcessError};
 use crate::ip::Payload;
 
 /// Turns a setting's payload into its value; the error names the port and the value.
-pub(super) type Parse<T> = fn(&'static str, Payload) -> Result<T, ProcessError>;
+pub(crate) type Parse<T> = fn(&'static str, Payload) -> Result<T, ProcessError>;
 
 /// One setting of a running component.
-pub(super) struct Setting<T> {
+pub(crate) struct Setting<T> {
     name: &'static str,
     port: InPort,
     value: T,
@@ -23,7 +23,7 @@ impl<T> Setting<T> {
     /// # Errors
     ///
     /// What `parse` or `default` says, or [`ProcessError::Stopped`].
-    pub(super) fn read(
+    pub(crate) fn read(
         ctx: &mut ProcessContext,
         name: &'static str,
         parse: Parse<T>,
@@ -47,7 +47,7 @@ impl<T> Setting<T> {
     /// # Errors
     ///
     /// A new value that does not parse (the process ends, as with a bad value at start).
-    pub(super) fn get(&mut self, ctx: &mut ProcessContext) -> Result<&T, ProcessError> {
+    pub(crate) fn get(&mut self, ctx: &mut ProcessContext) -> Result<&T, ProcessError> {
         if let Some(payload) = ctx.newest_data(self.port)? {
             self.value = (self.parse)(self.name, payload)?;
         }
@@ -55,17 +55,17 @@ impl<T> Setting<T> {
     }
 
     /// The setting as read at start, for a component that keeps it for its whole run.
-    pub(super) fn into_value(self) -> T {
+    pub(crate) fn into_value(self) -> T {
         self.value
     }
 }
 
 /// A setting's text, as is.
-pub(super) fn text(_: &'static str, payload: Payload) -> Result<String, ProcessError> {
+pub(crate) fn text(_: &'static str, payload: Payload) -> Result<String, ProcessError> {
     Ok(payload.to_string_lossy().into_owned())
 }
 
 /// A setting's payload, as is.
-pub(super) fn payload(_: &'static str, payload: Payload) -> Result<Payload, ProcessError> {
+pub(crate) fn payload(_: &'static str, payload: Payload) -> Result<Payload, ProcessError> {
     Ok(payload)
 }

@@ -1,0 +1,49 @@
+//! Connectors: core components that reach the world outside the network over real protocols
+//! (HTTP, TCP, message brokers).
+//!
+//! They are native and run with flowd's rights, as `core/ReadLines` does for files; what a
+//! sandboxed WebAssembly component may reach is granted separately (see [`super::wasm`]).
+//! Their sockets live on one small tokio runtime shared by every connector of the program
+//! ([`io_runtime`]), while each process keeps its own thread and blocking API: a process hands
+//! work to the runtime and waits for the answer through a bounded channel, so backpressure
+//! reaches the socket and no queue grows without bound.
+
+use std::sync::OnceLock;
+
+use tokio::runtime::Runtime;
+
+use super::Registry;
+use super::native::register;
+use crate::engine::ProcessError;
+
+mod http;
+
+/// Registers every connector in `registry`.
+pub fn register_all(registry: &Registry) {
+    register::<http::Server>(registry);
+    register::<http::Request>(registry);
+}
+
+/// Worker threads of the connectors' runtime: sockets wait in the kernel, so few are needed.
+const IO_THREADS: usize = 2;
+
+/// The runtime every connector's sockets run on, started on first use.
+///
+/// # Errors
+///
+/// When the runtime cannot start (no threads left); the error is kept and returned to every
+/// later caller, as nothing would change by trying again.
+pub(crate) fn io_runtime() -> Result<&'static Runtime, ProcessError> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(IO_THREADS)
+                .thread_name("flowd-io")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the connectors' runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| ProcessError::failed(e.clone()))
+}
