@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: test-only components and graph builders.
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod http;
 pub mod native;
 pub mod protocol;

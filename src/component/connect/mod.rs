@@ -16,12 +16,16 @@ use super::Registry;
 use super::native::register;
 use crate::engine::ProcessError;
 
+mod bridge;
 mod http;
+mod nats;
 
 /// Registers every connector in `registry`.
 pub fn register_all(registry: &Registry) {
     register::<http::Server>(registry);
     register::<http::Request>(registry);
+    register::<nats::Publish>(registry);
+    register::<nats::Subscribe>(registry);
 }
 
 /// Worker threads of the connectors' runtime: sockets wait in the kernel, so few are needed.
@@ -46,4 +50,14 @@ pub(crate) fn io_runtime() -> Result<&'static Runtime, ProcessError> {
         })
         .as_ref()
         .map_err(|e| ProcessError::failed(e.clone()))
+}
+
+/// Aborts a task of the connectors' runtime when dropped: the process that started it owns
+/// it, so a stop or a failure of the process ends the task too.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

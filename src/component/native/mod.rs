@@ -94,6 +94,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "core/Exec" => include_str!("../exec/mod.rs"),
         "http/Server" => include_str!("../connect/http/server.rs"),
         "http/Request" => include_str!("../connect/http/request.rs"),
+        "nats/Publish" | "nats/Subscribe" => include_str!("../connect/nats.rs"),
         _ => return None,
     })
 }

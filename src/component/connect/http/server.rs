@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 use super::{DEFAULT_MAX_BODY, headers_and_body, headers_to_json, put_body};
-use crate::component::connect::io_runtime;
+use crate::component::connect::{AbortOnDrop, io_runtime};
 use crate::component::native::{NativeComponent, error_port, millis, reject, setting::Setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{InPort, OutPort, ProcessContext, ProcessError, Received, ReceivedOr};
@@ -369,13 +369,4 @@ fn reply(answer: Answer) -> Response<Full<Bytes>> {
 
 fn millis_of(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
