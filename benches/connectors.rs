@@ -10,7 +10,15 @@
 //! summary prints requests per second (criterion medians), the flowd/hyper ratio, and the p50
 //! and p99 latency of a separate timed pass of each.
 //!
-//! Run: `cargo bench --bench connectors`.
+//! - `nats_relay/flowd`: `nats/Subscribe -> 4 x core/Repeat -> nats/Publish` between two
+//!   subjects of a real `nats-server` (started here; Debian's package);
+//! - `nats_relay/async-nats`: async-nats alone, subscribing and publishing each message again.
+//!
+//! Both are driven by one async-nats client that publishes 16-byte messages with at most 1,000
+//! not yet relayed back (so that core NATS, which drops for slow consumers, loses nothing),
+//! and counts them on the second subject.
+//!
+//! Run: `cargo bench --bench connectors` (the NATS part is skipped without `nats-server`).
 
 mod common;
 
@@ -54,9 +62,15 @@ fn flowd_echo() -> (Network, SocketAddr) {
     let mut graph = Graph::new("echo");
     graph.add_node("http", "http/Server");
     graph.add_node("echo", "core/Repeat");
-    graph.add_iip(serde_json::json!("127.0.0.1:0"), PortRef::new("http", "listen"));
+    graph.add_iip(
+        serde_json::json!("127.0.0.1:0"),
+        PortRef::new("http", "listen"),
+    );
     graph.add_edge(PortRef::new("http", "request"), PortRef::new("echo", "in"));
-    graph.add_edge(PortRef::new("echo", "out"), PortRef::new("http", "response"));
+    graph.add_edge(
+        PortRef::new("echo", "out"),
+        PortRef::new("http", "response"),
+    );
     graph.add_outport("LISTENING", "http", "listening");
     let mut network = Network::start(&graph, &Registry::with_core(), NetworkConfig::default())
         .expect("the echo graph starts");
@@ -81,15 +95,17 @@ fn hyper_echo(runtime: &Runtime) -> SocketAddr {
             };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = request
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(body)))
-                });
+                let service = hyper::service::service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let body = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(body)))
+                    },
+                );
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -189,7 +205,179 @@ fn bench_http(c: &mut Criterion) {
     assert!(network.stop_and_wait(Duration::from_secs(10)));
 }
 
-criterion_group!(benches, bench_http);
+/// Messages relayed per iteration.
+const MESSAGES: usize = 20_000;
+
+/// Messages published and not yet back, at most.
+const WINDOW: usize = 1_000;
+
+/// A nats-server on a free loopback port, killed when dropped.
+struct NatsServer(std::process::Child, String);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats_server() -> Option<NatsServer> {
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .ok()?
+        .port();
+    let child = std::process::Command::new(program)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let address = format!("127.0.0.1:{port}");
+    let server = NatsServer(child, format!("nats://{address}"));
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// `nats/Subscribe -> 4 x core/Repeat -> nats/Publish` from `prefix.in` to `prefix.out`.
+fn flowd_relay(url: &str, prefix: &str) -> Network {
+    let mut graph = Graph::new("relay");
+    graph.add_node("sub", "nats/Subscribe");
+    graph.add_node("pub", "nats/Publish");
+    for node in ["sub", "pub"] {
+        graph.add_iip(serde_json::json!(url), PortRef::new(node, "url"));
+    }
+    graph.add_iip(
+        serde_json::json!(format!("{prefix}.in")),
+        PortRef::new("sub", "subject"),
+    );
+    graph.add_iip(
+        serde_json::json!(format!("{prefix}.out")),
+        PortRef::new("pub", "subject"),
+    );
+    let mut last = "sub".to_string();
+    for stage in 0..4 {
+        let name = format!("r{stage}");
+        graph.add_node(&name, "core/Repeat");
+        graph.add_edge(PortRef::new(&last, "out"), PortRef::new(&name, "in"));
+        last = name;
+    }
+    graph.add_edge(PortRef::new(&last, "out"), PortRef::new("pub", "in"));
+    Network::start(&graph, &Registry::with_core(), NetworkConfig::default())
+        .expect("the relay starts")
+}
+
+/// async-nats alone relaying `prefix.in` to `prefix.out`, on `runtime`.
+fn bare_relay(runtime: &Runtime, url: &str, prefix: &str) {
+    let (url, prefix) = (url.to_string(), prefix.to_string());
+    let client = runtime
+        .block_on(async_nats::connect(url))
+        .expect("connects");
+    runtime.spawn(async move {
+        use futures_util::StreamExt;
+        let mut messages = client
+            .subscribe(format!("{prefix}.in"))
+            .await
+            .expect("subscribes");
+        let out = format!("{prefix}.out");
+        while let Some(message) = messages.next().await {
+            let _ = client.publish(out.clone(), message.payload).await;
+        }
+    });
+}
+
+/// Sends `count` messages to `prefix.in` and waits for them on `prefix.out`.
+async fn relay_through(
+    client: &async_nats::Client,
+    back: &mut async_nats::Subscriber,
+    prefix: &str,
+    count: usize,
+) {
+    use futures_util::StreamExt;
+    let subject = format!("{prefix}.in");
+    let (mut sent, mut got) = (0, 0);
+    while got < count {
+        while sent < count && sent - got < WINDOW {
+            client
+                .publish(subject.clone(), Bytes::from_static(b"0123456789abcdef"))
+                .await
+                .expect("publishes");
+            sent += 1;
+        }
+        tokio::time::timeout(Duration::from_secs(10), back.next())
+            .await
+            .expect("a message relayed back within 10 s (was one dropped?)")
+            .expect("the subscription lasts");
+        got += 1;
+    }
+}
+
+fn bench_nats(c: &mut Criterion) {
+    let Some(server) = nats_server() else {
+        println!("nats_relay: skipped, no nats-server (apt-get install nats-server)");
+        return;
+    };
+    // The bare relay's runtime, apart from the driver's (as flowd's connectors have theirs).
+    let bare = runtime(2);
+    let runtime = runtime(2);
+    let mut relay = flowd_relay(&server.1, "flowd");
+    bare_relay(&bare, &server.1, "bare");
+    let client = runtime
+        .block_on(async_nats::connect(server.1.clone()))
+        .expect("connects");
+    let mut group = c.benchmark_group("nats_relay");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.sample_size(10);
+    for (name, prefix) in [("flowd", "flowd"), ("async-nats", "bare")] {
+        let mut back = runtime.block_on(async {
+            let mut back = client
+                .subscribe(format!("{prefix}.out"))
+                .await
+                .expect("subscribes");
+            // Until the relay is subscribed, probes are lost: send them until one comes back.
+            loop {
+                client
+                    .publish(format!("{prefix}.in"), Bytes::from_static(b"probe"))
+                    .await
+                    .expect("publishes");
+                use futures_util::StreamExt;
+                if tokio::time::timeout(Duration::from_millis(100), back.next())
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            // Probes still on their way are drained.
+            use futures_util::StreamExt;
+            while tokio::time::timeout(Duration::from_millis(300), back.next())
+                .await
+                .is_ok()
+            {}
+            back
+        });
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    runtime.block_on(relay_through(&client, &mut back, prefix, MESSAGES));
+                }
+                started.elapsed()
+            });
+        });
+    }
+    group.finish();
+    assert!(relay.stop_and_wait(Duration::from_secs(10)));
+}
+
+criterion_group!(benches, bench_http, bench_nats);
 
 fn main() {
     benches();
@@ -202,5 +390,14 @@ fn main() {
         println!("  flowd  {:>9.0} requests/s", per_second(flowd));
         println!("  hyper  {:>9.0} requests/s", per_second(hyper));
         println!("  flowd / hyper: {:.3}", hyper / flowd);
+    }
+    let per_second = |ns: f64| MESSAGES as f64 / (ns / 1e9);
+    let flowd = median_ns("nats_relay", "flowd");
+    let bare = median_ns("nats_relay", "async-nats");
+    if let (Some(flowd), Some(bare)) = (flowd, bare) {
+        println!("\nsummary (medians, same run; NATS relay, 16-byte messages, window {WINDOW}):");
+        println!("  flowd       {:>9.0} messages/s", per_second(flowd));
+        println!("  async-nats  {:>9.0} messages/s", per_second(bare));
+        println!("  flowd / async-nats: {:.3}", bare / flowd);
     }
 }
