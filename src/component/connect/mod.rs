@@ -18,6 +18,7 @@ use crate::engine::ProcessError;
 
 mod bridge;
 mod http;
+mod mqtt;
 mod nats;
 
 /// Registers every connector in `registry`.
@@ -26,6 +27,8 @@ pub fn register_all(registry: &Registry) {
     register::<http::Request>(registry);
     register::<nats::Publish>(registry);
     register::<nats::Subscribe>(registry);
+    register::<mqtt::Publish>(registry);
+    register::<mqtt::Subscribe>(registry);
 }
 
 /// Worker threads of the connectors' runtime: sockets wait in the kernel, so few are needed.

@@ -95,6 +95,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "http/Server" => include_str!("../connect/http/server.rs"),
         "http/Request" => include_str!("../connect/http/request.rs"),
         "nats/Publish" | "nats/Subscribe" => include_str!("../connect/nats.rs"),
+        "mqtt/Publish" | "mqtt/Subscribe" => include_str!("../connect/mqtt.rs"),
         _ => return None,
     })
 }
