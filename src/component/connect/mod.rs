@@ -20,6 +20,7 @@ mod bridge;
 mod http;
 mod mqtt;
 mod nats;
+mod tcp;
 
 /// Registers every connector in `registry`.
 pub fn register_all(registry: &Registry) {
@@ -29,6 +30,8 @@ pub fn register_all(registry: &Registry) {
     register::<nats::Subscribe>(registry);
     register::<mqtt::Publish>(registry);
     register::<mqtt::Subscribe>(registry);
+    register::<tcp::TcpConnect>(registry);
+    register::<tcp::TcpListen>(registry);
 }
 
 /// Worker threads of the connectors' runtime: sockets wait in the kernel, so few are needed.

@@ -28,7 +28,7 @@
 //!   that is not frames of the chosen framing ends the process, restart or not.
 
 mod child;
-mod framing;
+pub(crate) mod framing;
 mod settings;
 
 use std::collections::VecDeque;

@@ -96,6 +96,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "http/Request" => include_str!("../connect/http/request.rs"),
         "nats/Publish" | "nats/Subscribe" => include_str!("../connect/nats.rs"),
         "mqtt/Publish" | "mqtt/Subscribe" => include_str!("../connect/mqtt.rs"),
+        "net/TcpConnect" | "net/TcpListen" => include_str!("../connect/tcp.rs"),
         _ => return None,
     })
 }
