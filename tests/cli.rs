@@ -367,7 +367,10 @@ fn check_accepts_every_example() {
         .filter(|(args, _)| needs_components(args))
         .filter_map(|(args, _)| args.into_iter().rev().find(|a| a != "&"))
         .collect();
-    for graph in example_graphs().iter().filter(|g| !with_guests.contains(*g)) {
+    for graph in example_graphs()
+        .iter()
+        .filter(|g| !with_guests.contains(*g))
+    {
         let run = flowd(&["check", graph]);
         run.assert_code(0)
             .assert_stdout_has(&format!("{graph}: ok ("));

@@ -87,6 +87,8 @@ extern crate self as flowd_guest;
 mod batch;
 mod context;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod ip;
 mod spec;
 

@@ -48,7 +48,8 @@ pub struct Args {
     /// A JSON policy granting WebAssembly components more than the sandbox's defaults:
     /// `{"components": {"lib/Name": GRANTS}, "nodes": {"node-id": GRANTS}}`, where GRANTS is
     /// `{"memory_mib": 128, "cpu_ms": 10000, "dirs": [{"host": "/data", "write": false}],
-    /// "env": ["LANG"], "wall_clock": true}`.
+    /// "env": ["LANG"], "wall_clock": true, "http": ["https://api.example.com"],
+    /// "connect": ["127.0.0.1:4222"], "listen": ["127.0.0.1:9000"]}`.
     #[arg(long, global = true, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

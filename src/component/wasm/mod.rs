@@ -23,6 +23,7 @@
 mod bindings;
 mod host;
 mod library;
+mod net;
 pub mod sandbox;
 
 /// The decoder of packed IP batches from guests, for the fuzz targets in `fuzz/`.
@@ -209,6 +210,8 @@ impl WasmHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| format!("linking WASI: {e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| format!("linking wasi:http: {e:#}"))?;
         FlowdComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| format!("linking the flowd interfaces: {e:#}"))?;
         let ticker = Ticker::start(engine.clone());
@@ -385,10 +388,13 @@ impl WasmHost {
         let sink = Some(ctx.output_sink());
         let stdout = OutputCapture::new(sink.clone(), &node, "stdout");
         let stderr = OutputCapture::new(sink, &node, "stderr");
-        let wasi = grants.wasi(stdout.clone(), stderr.clone())?;
+        let net = Arc::new(grants.net_policy(&node)?);
+        let wasi = grants.wasi(stdout.clone(), stderr.clone(), &net)?;
         let state = HostState {
             ctx,
             wasi,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            net: net::NetHooks(net),
             table: wasmtime::component::ResourceTable::new(),
             limiter: MemoryLimiter::new(grants.memory_bytes()),
             watchdog: Watchdog::new(grants.cpu_limit()),

@@ -15,6 +15,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmtime::ResourceLimiter;
 
+use super::net::{
+    DEFAULT_NET_BODY_MIB, DEFAULT_NET_CONNECTIONS, DEFAULT_NET_TIMEOUT_MS, NetPolicy,
+};
 use crate::engine::OutputSink;
 
 /// Memory a guest may use unless granted more.
@@ -53,6 +56,27 @@ pub struct Grants {
     /// wall clock reads the Unix epoch.
     #[serde(default)]
     pub wall_clock: Option<bool>,
+    /// Origins the guest may send HTTP requests to (`wasi:http`): `https://api.example.com`,
+    /// `http://127.0.0.1:*`, `https://*.example.com:8443` (see [`super::net`]).
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Addresses the guest's sockets may connect or send to (`wasi:sockets`): `host:port`,
+    /// port `*` for any.
+    #[serde(default)]
+    pub connect: Vec<String>,
+    /// Addresses the guest's sockets may listen on (`wasi:sockets`): `host:port`.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// How long, in milliseconds, an HTTP request may wait to connect, for its first byte, and
+    /// between bytes (default 30,000).
+    #[serde(default)]
+    pub net_timeout_ms: Option<u64>,
+    /// The largest HTTP body a guest may send or read, in MiB (default 16).
+    #[serde(default)]
+    pub net_body_mib: Option<u64>,
+    /// HTTP requests the guest may have open at once (default 16).
+    #[serde(default)]
+    pub net_connections: Option<u64>,
 }
 
 /// A host directory made visible to a guest.
@@ -75,9 +99,34 @@ impl Grants {
         self.memory_mib = later.memory_mib.or(self.memory_mib);
         self.cpu_ms = later.cpu_ms.or(self.cpu_ms);
         self.wall_clock = later.wall_clock.or(self.wall_clock);
+        self.net_timeout_ms = later.net_timeout_ms.or(self.net_timeout_ms);
+        self.net_body_mib = later.net_body_mib.or(self.net_body_mib);
+        self.net_connections = later.net_connections.or(self.net_connections);
         self.dirs.extend(later.dirs.iter().cloned());
         self.env.extend(later.env.iter().cloned());
+        self.http.extend(later.http.iter().cloned());
+        self.connect.extend(later.connect.iter().cloned());
+        self.listen.extend(later.listen.iter().cloned());
         self
+    }
+
+    /// What these grants let the guest of `node` reach on the network.
+    ///
+    /// # Errors
+    ///
+    /// A grant that is malformed, or names a host that cannot be looked up.
+    pub(crate) fn net_policy(&self, node: &str) -> Result<NetPolicy, String> {
+        NetPolicy::new(
+            node,
+            &self.http,
+            &self.connect,
+            &self.listen,
+            (
+                self.net_timeout_ms.unwrap_or(DEFAULT_NET_TIMEOUT_MS),
+                self.net_body_mib.unwrap_or(DEFAULT_NET_BODY_MIB),
+                self.net_connections.unwrap_or(DEFAULT_NET_CONNECTIONS),
+            ),
+        )
     }
 
     /// Whether nothing beyond the defaults is granted.
@@ -119,6 +168,15 @@ impl Grants {
         if self.wall_clock == Some(true) {
             parts.push("wall clock".into());
         }
+        for origin in &self.http {
+            parts.push(format!("http {origin}"));
+        }
+        for address in &self.connect {
+            parts.push(format!("connect {address}"));
+        }
+        for address in &self.listen {
+            parts.push(format!("listen {address}"));
+        }
         if parts.is_empty() {
             "nothing beyond the defaults".into()
         } else {
@@ -131,9 +189,21 @@ impl Grants {
         &self,
         stdout: OutputCapture,
         stderr: OutputCapture,
+        net: &Arc<NetPolicy>,
     ) -> Result<wasmtime_wasi::WasiCtx, String> {
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
         builder.stdout(stdout).stderr(stderr);
+        // Sockets are on, and every address goes through the grants: a refusal is then logged
+        // with what was tried, where switching sockets off would refuse silently.
+        let policy = net.clone();
+        builder
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(net.allows_name_lookup(&self.connect))
+            .socket_addr_check(move |addr, usage| {
+                let allowed = policy.allows_socket(addr, usage);
+                Box::pin(async move { allowed })
+            });
         if self.wall_clock != Some(true) {
             builder.wall_clock(EpochClock);
         }
