@@ -18,12 +18,20 @@
 //! not yet relayed back (so that core NATS, which drops for slow consumers, loses nothing),
 //! and counts them on the second subject.
 //!
-//! Run: `cargo bench --bench connectors` (the NATS part is skipped without `nats-server`).
+//! - `http_client/wasm`: the Rust guest `web/Fetch` (components/rust/web-fetch) making one
+//!   granted `wasi:http` GET per IP, through flowd's checked connector;
+//! - `http_client/native`: `http/Request` making the same GETs.
+//!
+//! Both fetch from the bare hyper server above, one request after the other.
+//!
+//! Run: `cargo bench --bench connectors` (the NATS part is skipped without `nats-server`, the
+//! client part without the built components: `bash components/build.sh`).
 
 mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -377,7 +385,75 @@ fn bench_nats(c: &mut Criterion) {
     assert!(relay.stop_and_wait(Duration::from_secs(10)));
 }
 
-criterion_group!(benches, bench_http, bench_nats);
+/// GETs per iteration of the client benchmark.
+const GETS: u64 = 500;
+
+/// `stage` fetching the URLs fed to `IN`, the responses dropped.
+fn client_graph(stage: &str) -> Graph {
+    let mut graph = Graph::new("fetch");
+    graph.add_node("fetch", stage);
+    graph.add_node("drop", "core/Drop");
+    graph.add_edge(PortRef::new("fetch", "out"), PortRef::new("drop", "in"));
+    graph.add_inport("IN", "fetch", "in");
+    graph
+}
+
+fn bench_client(c: &mut Criterion) {
+    let dist = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist");
+    if !dist.join("web_fetch.wasm").exists() {
+        println!("http_client: skipped, build the components first: bash components/build.sh");
+        return;
+    }
+    let bare = runtime(2);
+    let address = hyper_echo(&bare);
+    let origin = format!("http://{address}");
+    let host = flowd::component::wasm::WasmHost::new(flowd::component::wasm::WasmConfig {
+        cache_dir: Some(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wasm-cache"),
+        ),
+        component_grants: [(
+            "web/Fetch".to_string(),
+            flowd::component::wasm::Grants {
+                http: vec![origin.clone()],
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    })
+    .expect("a wasm host");
+    let registry = Arc::new(Registry::with_core());
+    flowd::component::wasm::ComponentDir::load_once(host, registry.clone(), &dist)
+        .expect("the components load");
+    let mut group = c.benchmark_group("http_client");
+    group.throughput(Throughput::Elements(GETS));
+    group.sample_size(10);
+    for (name, stage) in [("wasm", "web/Fetch"), ("native", "http/Request")] {
+        let graph = client_graph(stage);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let mut network = Network::start(&graph, &registry, NetworkConfig::default())
+                        .expect("starts");
+                    let mut input = network.take_inport("IN").expect("IN");
+                    let started = Instant::now();
+                    input
+                        .send_batch((0..GETS).map(|n| flowd::Ip::data(format!("{origin}/{n}"))))
+                        .expect("sent");
+                    input.close();
+                    let outcome = network.wait();
+                    total += started.elapsed();
+                    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_http, bench_nats, bench_client);
 
 fn main() {
     benches();
@@ -399,5 +475,20 @@ fn main() {
         println!("  flowd       {:>9.0} messages/s", per_second(flowd));
         println!("  async-nats  {:>9.0} messages/s", per_second(bare));
         println!("  flowd / async-nats: {:.3}", bare / flowd);
+    }
+    let per_second = |ns: f64| GETS as f64 / (ns / 1e9);
+    let wasm = median_ns("http_client", "wasm");
+    let native = median_ns("http_client", "native");
+    if let (Some(wasm), Some(native)) = (wasm, native) {
+        println!("\nsummary (medians, same run; one GET after the other):");
+        println!(
+            "  web/Fetch (wasm)       {:>8.0} requests/s",
+            per_second(wasm)
+        );
+        println!(
+            "  http/Request (native)  {:>8.0} requests/s",
+            per_second(native)
+        );
+        println!("  wasm / native: {:.3}", native / wasm);
     }
 }

@@ -301,3 +301,47 @@ fn malformed_grants_are_refused_with_the_grant_named() {
         );
     }
 }
+
+#[test]
+fn the_example_fetch_component_reaches_its_granted_origin_only() {
+    use common::wasm::components_dir;
+    let server =
+        Canned::start(|_, path, _| (200, "X-Seen: yes\r\n".into(), path.as_bytes().to_vec()));
+    let other = Canned::start(|_, _, _| (200, String::new(), b"no".to_vec()));
+    let grants = http(&[format!("http://{}", server.address)]);
+    let registry = registry_with(&host(&[("web/Fetch", grants)]), &[&components_dir()]);
+    let mut graph = Graph::new("fetch");
+    graph.add_node("fetch", "web/Fetch");
+    graph.add_iip(
+        json!(format!("http://{}/hello", server.address)),
+        port("fetch", "in"),
+    );
+    graph.add_iip(
+        json!(format!("http://{}/", other.address)),
+        port("fetch", "in"),
+    );
+    graph.add_node("show", "core/Output");
+    graph.add_node("failed", "core/Output");
+    graph.add_edge(port("fetch", "out"), port("show", "in"));
+    graph.add_edge(port("fetch", "error"), port("failed", "in"));
+    let outcome = Network::start(&graph, &registry, NetworkConfig::default())
+        .expect("starts")
+        .wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    let reports: Vec<serde_json::Value> = outcome
+        .output
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let ok = reports
+        .iter()
+        .find(|r| r["status"] == 200)
+        .expect("a response");
+    assert_eq!(ok["body"], "/hello");
+    assert_eq!(ok["headers"]["x-seen"], "yes");
+    let refused = reports
+        .iter()
+        .find(|r| r.get("error").is_some())
+        .expect("a refusal");
+    assert_eq!(refused["error"], "HttpRequestDenied");
+}
