@@ -345,3 +345,39 @@ fn the_example_fetch_component_reaches_its_granted_origin_only() {
         .expect("a refusal");
     assert_eq!(refused["error"], "HttpRequestDenied");
 }
+
+#[test]
+fn a_refusal_is_logged_with_the_node_host_and_port() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let blocked = closed_port();
+    let graph = dir.path().join("net.fbp");
+    std::fs::write(
+        &graph,
+        format!(
+            "'http://127.0.0.1:{blocked}/x' -> IN Guest(hostile/Http) OUT -> IN Show(core/Output)\n\
+             'tcp 127.0.0.1:{blocked}' -> IN Sock(hostile/Socket) OUT -> IN Show2(core/Output)\n"
+        ),
+    )
+    .expect("written");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_flowd"))
+        .arg("run")
+        .arg("--components")
+        .arg(hostile_dir())
+        .arg("--cache-dir")
+        .arg(common::wasm::cache_dir())
+        .args(["--log", "warn"])
+        .arg(&graph)
+        .output()
+        .expect("flowd runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("error: HttpRequestDenied"), "{stdout}");
+    for (node, what) in [("Guest", "HTTP request"), ("Sock", "connect or send to")] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("refused") && l.contains(node))
+            .unwrap_or_else(|| panic!("no refusal logged for {node}: {stderr}"));
+        assert!(line.contains(what), "{line}");
+        assert!(line.contains(&format!("127.0.0.1:{blocked}")), "{line}");
+    }
+}

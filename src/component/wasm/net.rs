@@ -241,11 +241,11 @@ impl NetPolicy {
         let (allowed, what) = match usage {
             // Connecting or listening binds the socket first, to the wildcard address and
             // port 0 unless the guest chose one: harmless by itself, as listening and
-            // sending are checked on their own.
+            // sending are checked on their own, and refusing it would log the bind instead
+            // of the address the guest was after.
             SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
                 let ephemeral = addr.ip().is_unspecified() && addr.port() == 0;
-                let granted = !self.connect.is_empty() || !self.listen.is_empty();
-                ((ephemeral && granted) || matches(&self.listen), "bind to")
+                (ephemeral || matches(&self.listen), "bind to")
             }
             SocketAddrUse::TcpListen => (matches(&self.listen), "listen on"),
             // Whoever connects to an allowed listener may.
