@@ -381,3 +381,46 @@ fn a_refusal_is_logged_with_the_node_host_and_port() {
         assert!(line.contains(&format!("127.0.0.1:{blocked}")), "{line}");
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(flowd_js_guest),
+    ignore = "needs the JavaScript guest: bash components/build.sh"
+)]
+fn a_javascript_guest_fetches_its_granted_origin_only() {
+    // Only this guest: it is 12 MB, and the other tests need not compile it.
+    let guest = common::wasm::optional_guest("js_fetch.wasm");
+    let dir = tempfile::tempdir().expect("a directory");
+    std::fs::copy(&guest, dir.path().join("js_fetch.wasm")).expect("copied");
+    let server =
+        Canned::start(|_, path, _| (200, String::new(), format!("js saw {path}").into_bytes()));
+    let other = Canned::start(|_, _, _| (200, String::new(), b"no".to_vec()));
+    let grants = http(&[format!("http://{}", server.address)]);
+    let registry = registry_with(&host(&[("js/Fetch", grants)]), &[dir.path()]);
+    let mut graph = Graph::new("fetch");
+    graph.add_node("fetch", "js/Fetch");
+    graph.add_iip(
+        json!(format!("http://{}/a", server.address)),
+        port("fetch", "in"),
+    );
+    graph.add_iip(
+        json!(format!("http://{}/b", other.address)),
+        port("fetch", "in"),
+    );
+    graph.add_node("show", "core/Output");
+    graph.add_edge(port("fetch", "out"), port("show", "in"));
+    let outcome = Network::start(&graph, &registry, NetworkConfig::default())
+        .expect("starts")
+        .wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    let reports: Vec<serde_json::Value> = outcome
+        .output
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert_eq!(reports.len(), 2, "{:?}", outcome.output);
+    assert_eq!(reports[0]["status"], 200);
+    assert_eq!(reports[0]["body"], "js saw /a");
+    assert!(reports[1]["error"].is_string(), "{reports:?}");
+    assert_eq!(other.requests.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
