@@ -160,3 +160,23 @@ fn a_server_that_is_not_there_is_an_error_naming_it() {
         );
     }
 }
+
+#[test]
+fn a_stop_ends_a_connection_attempt_to_a_server_that_never_answers() {
+    // Accepted by the kernel, never answered: the client waits for the server's INFO.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = silent.local_addr().expect("an address");
+    for component in ["nats/Publish", "nats/Subscribe"] {
+        let mut graph = Graph::new("silent");
+        graph.add_node("n", component);
+        graph.add_iip(json!(format!("nats://{address}")), port("n", "url"));
+        graph.add_iip(json!("x"), port("n", "subject"));
+        let mut network = start(&graph);
+        std::thread::sleep(Duration::from_millis(200));
+        // The attempt itself would go on for 10 s: the stop must not wait for it.
+        assert!(
+            network.stop_and_wait(Duration::from_secs(5)),
+            "{component} held up the stop"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 
 use super::Registry;
 use super::native::register;
-use crate::engine::ProcessError;
+use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
 
 mod bridge;
 mod http;
@@ -65,5 +65,30 @@ pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Runs `future` on the connectors' runtime and waits for its output on the process's thread,
+/// in a way that a network stop ends at once (the task is then aborted): for connecting,
+/// looking names up, and each request, which may take long against a peer that does not
+/// answer.
+///
+/// # Errors
+///
+/// [`ProcessError::Stopped`] when the network stops first; a failure if the runtime cannot
+/// start.
+pub(crate) fn wait_for<T: Send + 'static>(
+    ctx: &mut ProcessContext,
+    future: impl Future<Output = T> + Send + 'static,
+) -> Result<T, ProcessError> {
+    let (done, wait) = crossbeam_channel::bounded(1);
+    let _task = AbortOnDrop(io_runtime()?.spawn(async move {
+        let _ = done.send(future.await);
+    }));
+    match ctx.recv_any_or(&[], &wait)? {
+        ReceivedOr::Channel(Some(output)) => Ok(output),
+        _ => Err(ProcessError::failed(
+            "a connector's task ended without an answer",
+        )),
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 
 use super::bridge;
-use super::{AbortOnDrop, io_runtime};
+use super::{AbortOnDrop, io_runtime, wait_for};
 use crate::component::native::{NativeComponent, setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
@@ -76,7 +76,8 @@ impl Component for Publish {
         };
         let input = ctx.inport("in")?;
         let runtime = io_runtime()?;
-        let (client, mut events) = runtime.block_on(connect(&url, ctx.node()))?;
+        let (address, node) = (url.clone(), ctx.node().to_string());
+        let (client, mut events) = wait_for(ctx, async move { connect(&address, &node).await })??;
         // Acknowledged (or, at QoS 0, written) messages, counted by the event loop's task.
         let done = Arc::new(AtomicU64::new(0));
         let counted = done.clone();
@@ -175,7 +176,8 @@ impl Component for Subscribe {
         let qos = read_qos(ctx)?;
         let output = ctx.outport("out")?;
         let runtime = io_runtime()?;
-        let (client, mut events) = runtime.block_on(connect(&url, ctx.node()))?;
+        let (address, node) = (url.clone(), ctx.node().to_string());
+        let (client, mut events) = wait_for(ctx, async move { connect(&address, &node).await })??;
         let (to_process, from_task) = bridge::channel::<Bytes>(IN_FLIGHT);
         let label = format!("mqtt/Subscribe '{}' ({url})", ctx.node());
         let subscribing = runtime.spawn(async move {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::bridge;
-use super::{AbortOnDrop, io_runtime};
+use super::{AbortOnDrop, io_runtime, wait_for};
 use crate::component::native::{NativeComponent, setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
@@ -49,7 +49,10 @@ impl Component for Publish {
         let subject = read_required(ctx, "subject")?;
         let input = ctx.inport("in")?;
         let runtime = io_runtime()?;
-        let client = runtime.block_on(connect(&url, ctx.node(), "nats/Publish"))?;
+        let (address, node) = (url.clone(), ctx.node().to_string());
+        let client = wait_for(ctx, async move {
+            connect(&address, &node, "nats/Publish").await
+        })??;
         let (to_task, mut from_process) = bridge::to_task::<Bytes>(IN_FLIGHT);
         let (done, finished) = crossbeam_channel::bounded::<Result<(), String>>(1);
         let publisher = runtime.spawn(async move {
@@ -131,7 +134,9 @@ impl Component for Subscribe {
         let output = ctx.outport("out")?;
         let runtime = io_runtime()?;
         let node = ctx.node().to_string();
-        let subscriber = runtime.block_on(async {
+        let address = url.clone();
+        let subscriber = wait_for(ctx, async move {
+            let (url, subject) = (address, subject);
             let client = connect(&url, &node, "nats/Subscribe").await?;
             let subscribed = match queue {
                 Some(queue) => client.queue_subscribe(subject.clone(), queue).await,
@@ -140,7 +145,7 @@ impl Component for Subscribe {
             subscribed.map_err(|e| {
                 ProcessError::failed(format!("cannot subscribe to '{subject}' on {url}: {e}"))
             })
-        })?;
+        })??;
         let (to_process, from_task) = bridge::channel::<Bytes>(IN_FLIGHT);
         let forwarder = runtime.spawn(async move {
             let mut subscriber = subscriber;

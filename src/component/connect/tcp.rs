@@ -8,13 +8,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::wait_for;
 use crate::component::exec::framing::{Brackets, Framing, Wire};
 use crate::component::native::{NativeComponent, setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
@@ -217,7 +218,7 @@ impl Component for TcpConnect {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         let failed = |why: String| ProcessError::failed(format!("{address}: {why}"));
-        let mut stream = connect(&address).map_err(failed)?;
+        let mut stream = connect(ctx, &address)?.map_err(failed)?;
         let _ = stream.set_nodelay(true);
         stream
             .set_write_timeout(Some(WRITE_STEP))
@@ -271,20 +272,34 @@ impl Drop for Closing {
     }
 }
 
-/// A connection to the first address of `address` that answers.
-fn connect(address: &str) -> Result<TcpStream, String> {
-    let addresses: Vec<SocketAddr> = address
-        .to_socket_addrs()
-        .map_err(|e| format!("{e} (expected host:port)"))?
-        .collect();
-    let mut last = "no address".to_string();
-    for candidate in addresses {
-        match TcpStream::connect_timeout(&candidate, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("cannot connect: {e}"),
+/// A connection to the first address of `address` that answers, made so that a network stop
+/// ends the wait at once.
+fn connect(
+    ctx: &mut ProcessContext,
+    address: &str,
+) -> Result<Result<TcpStream, String>, ProcessError> {
+    let target = address.to_string();
+    wait_for(ctx, async move {
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host(target.as_str())
+            .await
+            .map_err(|e| format!("{e} (expected host:port)"))?
+            .collect();
+        let mut last = "no address".to_string();
+        for candidate in addresses {
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(candidate))
+                .await
+            {
+                Ok(Ok(stream)) => {
+                    let stream = stream.into_std().map_err(|e| e.to_string())?;
+                    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+                    return Ok(stream);
+                }
+                Ok(Err(e)) => last = format!("cannot connect: {e}"),
+                Err(_) => last = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            }
         }
-    }
-    Err(last)
+        Err(last)
+    })
 }
 
 /// Listens on `address` and serves every client at once: each frame a client sends comes out

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 
 use super::{DEFAULT_MAX_BODY, headers_and_body, headers_to_json, put_body};
-use crate::component::connect::io_runtime;
+use crate::component::connect::{io_runtime, wait_for};
 use crate::component::native::{NativeComponent, error_port, millis, reject, setting::Setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
@@ -67,7 +67,6 @@ impl Component for Request {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
         let errors = ctx.outport("error")?;
-        let runtime = io_runtime()?;
         let client = client()?;
         while let Some(ip) = ctx.recv(input)? {
             let Ip::Data(payload) = ip else {
@@ -77,24 +76,17 @@ impl Component for Request {
             let limit = *timeout.get(ctx)?;
             let outcome = match prepare(&payload) {
                 Ok(prepared) => {
-                    // The answer comes back on this thread; a stop ends the wait at once.
-                    let (done, wait) = crossbeam_channel::bounded(1);
                     let client = client.clone();
-                    let task = runtime.spawn(async move {
-                        let result = tokio::time::timeout(limit, send(&client, prepared)).await;
-                        let _ = done.send(result.unwrap_or_else(|_| {
-                            Err(format!(
-                                "no complete response within {} ms",
-                                limit.as_millis()
-                            ))
-                        }));
-                    });
-                    let answered = ctx.recv_any_or::<Result<Value, String>>(&[], &wait);
-                    task.abort();
-                    match answered? {
-                        crate::engine::ReceivedOr::Channel(Some(result)) => result,
-                        _ => Err("the request was dropped".to_string()),
-                    }
+                    wait_for(ctx, async move {
+                        tokio::time::timeout(limit, send(&client, prepared))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
+                                    "no complete response within {} ms",
+                                    limit.as_millis()
+                                ))
+                            })
+                    })?
                 }
                 Err(reason) => Err(reason),
             };
