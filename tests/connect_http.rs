@@ -321,3 +321,16 @@ fn a_client_and_a_server_in_one_graph_talk_over_loopback() {
     assert_eq!(responses[0]["body"], "round");
     stop(network);
 }
+
+#[test]
+fn an_https_server_no_root_vouches_for_is_refused_naming_the_url() {
+    let port = common::http::untrusted_tls();
+    let url = format!("https://localhost:{port}/secret");
+    let (responses, failures) = fetch(vec![Ip::data(url.clone())], &[]);
+    assert!(responses.is_empty(), "{responses:?}");
+    let reason = failures[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&url) && reason.contains("certificate"),
+        "{reason}"
+    );
+}

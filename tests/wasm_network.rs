@@ -424,3 +424,14 @@ fn a_javascript_guest_fetches_its_granted_origin_only() {
     assert!(reports[1]["error"].is_string(), "{reports:?}");
     assert_eq!(other.requests.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+#[test]
+fn a_guest_is_refused_by_an_https_server_no_root_vouches_for() {
+    let port = common::http::untrusted_tls();
+    let reports = attempt(
+        "hostile/Http",
+        http(&[format!("https://localhost:{port}")]),
+        &[format!("https://localhost:{port}/")],
+    );
+    assert!(reports[0].starts_with("error: "), "{reports:?}");
+}

@@ -164,3 +164,36 @@ fn serve(stream: TcpStream, reply: &Answer, counted: &AtomicU64) {
         }
     }
 }
+
+/// A TLS server on a free loopback port whose certificate (for `localhost`) no public root
+/// vouches for: every handshake with a client that checks certificates must fail. Returns its
+/// port.
+pub fn untrusted_tls() -> u16 {
+    use tokio_rustls::rustls;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+        .expect("a key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("a server configuration");
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let Ok(connection) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let mut buffer = [0; 1024];
+            // The handshake happens here, and fails on the client's side.
+            let _ = tls.read(&mut buffer);
+        }
+    });
+    port
+}
