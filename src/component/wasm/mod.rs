@@ -21,6 +21,7 @@
 //! own code is interrupted at the next epoch tick (every 10 ms).
 
 mod bindings;
+mod capture;
 mod host;
 mod library;
 mod net;
@@ -50,8 +51,9 @@ pub use library::{ComponentDir, LoadReport};
 pub use sandbox::{DirGrant, Grants};
 
 use self::bindings::{ComponentInfo, FlowdComponent, FlowdComponentPre};
+use self::capture::OutputCapture;
 use self::host::HostState;
-use self::sandbox::{MemoryLimiter, OutputCapture, Ticker, Violation, Watchdog};
+use self::sandbox::{MemoryLimiter, Ticker, Violation, Watchdog};
 use super::{Component, ComponentFactory, ComponentSpec, NodeInfo, PortSpec};
 use crate::engine::{ProcessContext, ProcessError};
 
