@@ -40,6 +40,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
 use flowd::{Graph, Network, Registry};
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -289,7 +290,6 @@ fn bare_relay(runtime: &Runtime, url: &str, prefix: &str) {
         .block_on(async_nats::connect(url))
         .expect("connects");
     runtime.spawn(async move {
-        use futures_util::StreamExt;
         let mut messages = client
             .subscribe(format!("{prefix}.in"))
             .await
@@ -308,7 +308,6 @@ async fn relay_through(
     prefix: &str,
     count: usize,
 ) {
-    use futures_util::StreamExt;
     let subject = format!("{prefix}.in");
     let (mut sent, mut got) = (0, 0);
     while got < count {
@@ -355,7 +354,6 @@ fn bench_nats(c: &mut Criterion) {
                     .publish(format!("{prefix}.in"), Bytes::from_static(b"probe"))
                     .await
                     .expect("publishes");
-                use futures_util::StreamExt;
                 if tokio::time::timeout(Duration::from_millis(100), back.next())
                     .await
                     .is_ok()
@@ -364,7 +362,6 @@ fn bench_nats(c: &mut Criterion) {
                 }
             }
             // Probes still on their way are drained.
-            use futures_util::StreamExt;
             while tokio::time::timeout(Duration::from_millis(300), back.next())
                 .await
                 .is_ok()

@@ -74,14 +74,19 @@ impl std::fmt::Display for ProcessError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for ProcessError {
     fn from(error: E) -> Self {
-        // Keep the whole chain of causes on one line, like `{:#}` in anyhow.
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        ProcessError::Failed(message)
+        ProcessError::Failed(error_chain(&error))
     }
+}
+
+/// `error` and its causes on one line, like `{:#}` in anyhow (some errors, hyper's among them,
+/// say little without their causes).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }

@@ -41,6 +41,7 @@ mod watch;
 
 pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};
+pub(crate) use error::error_chain;
 pub use error::{Error, ProcessError};
 pub use events::{EdgeId, Event};
 pub use external::{GraphInport, GraphOutport, RecvTimeout};

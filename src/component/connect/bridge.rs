@@ -5,12 +5,16 @@
 //! Credits do both: the task takes one before each send and so never meets a full channel, and
 //! the process gives one back for each message it takes.
 //!
-//! [`ProcessContext::recv_any_or`]: crate::engine::ProcessContext::recv_any_or
+//! [`ProcessContext::recv_any_or`]: ProcessContext::recv_any_or
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::Semaphore;
+
+use crate::engine::{InPort, OutPort, ProcessContext, ProcessError, ReceivedOr};
+use crate::ip::Ip;
 
 /// The task's end.
 pub(crate) struct AsyncSender<T> {
@@ -105,12 +109,12 @@ impl<T> ProcessSender<T> {
     ///
     /// # Errors
     ///
-    /// [`crate::engine::ProcessError::Stopped`] when the network stops meanwhile.
+    /// [`ProcessError::Stopped`] when the network stops meanwhile.
     pub(crate) fn send(
         &self,
-        ctx: &mut crate::engine::ProcessContext,
+        ctx: &mut ProcessContext,
         mut message: T,
-    ) -> Result<bool, crate::engine::ProcessError> {
+    ) -> Result<bool, ProcessError> {
         use tokio::sync::mpsc::error::TrySendError;
         loop {
             match self.sender.try_send(message) {
@@ -133,4 +137,43 @@ impl<T> AsyncReceiver<T> {
         let _ = self.room.try_send(());
         taken
     }
+}
+
+/// Sends the payload of each message from the task to `output`, until the task ends (its end
+/// of the channel is gone) or the network stops: the body of every subscriber.
+///
+/// # Errors
+///
+/// [`ProcessError::Stopped`], or what sending says.
+pub(crate) fn forward_to_port(
+    ctx: &mut ProcessContext,
+    from_task: &ProcessReceiver<Bytes>,
+    output: OutPort,
+) -> Result<(), ProcessError> {
+    while let ReceivedOr::Channel(Some(payload)) = ctx.recv_any_or(&[], from_task.receiver())? {
+        from_task.taken();
+        ctx.send(output, Ip::data(payload))?;
+    }
+    Ok(())
+}
+
+/// Hands the payload of each data IP on `input` to the task, until `input` ends or the task
+/// does (brackets are not sent on): the body of every publisher.
+///
+/// # Errors
+///
+/// [`ProcessError::Stopped`].
+pub(crate) fn forward_from_port(
+    ctx: &mut ProcessContext,
+    input: InPort,
+    to_task: &ProcessSender<Bytes>,
+) -> Result<(), ProcessError> {
+    while let Some(ip) = ctx.recv(input)? {
+        if let Ip::Data(payload) = ip
+            && !to_task.send(ctx, payload.to_bytes())?
+        {
+            break;
+        }
+    }
+    Ok(())
 }

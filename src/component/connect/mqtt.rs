@@ -12,7 +12,6 @@ use super::{AbortOnDrop, io_runtime, wait_for};
 use crate::component::native::{NativeComponent, setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
-use crate::ip::Ip;
 
 /// The broker when `url` is not set.
 const DEFAULT_URL: &str = "mqtt://127.0.0.1:1883";
@@ -117,13 +116,7 @@ impl Component for Publish {
             let _ = finished.send(Ok(sent));
         });
         let _publisher = AbortOnDrop(publisher);
-        while let Some(ip) = ctx.recv(input)? {
-            if let Ip::Data(payload) = ip
-                && !to_task.send(ctx, payload.to_bytes())?
-            {
-                break;
-            }
-        }
+        bridge::forward_from_port(ctx, input, &to_task)?;
         drop(to_task);
         let sent = match ctx.recv_any_or(&[], &wait)? {
             ReceivedOr::Channel(Some(Ok(sent))) => sent,
@@ -205,15 +198,7 @@ impl Component for Subscribe {
             }
         });
         let _subscribing = AbortOnDrop(subscribing);
-        loop {
-            match ctx.recv_any_or(&[], from_task.receiver())? {
-                ReceivedOr::Channel(Some(payload)) => {
-                    from_task.taken();
-                    ctx.send(output, Ip::data(payload))?;
-                }
-                _ => return Ok(()),
-            }
-        }
+        bridge::forward_to_port(ctx, &from_task, output)
     }
 }
 

@@ -10,7 +10,6 @@ use super::{AbortOnDrop, io_runtime, wait_for};
 use crate::component::native::{NativeComponent, setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
 use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
-use crate::ip::Ip;
 
 /// The server when `url` is not set.
 const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -46,7 +45,8 @@ impl NativeComponent for Publish {
 impl Component for Publish {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let url = read_url(ctx)?;
-        let subject = read_required(ctx, "subject")?;
+        // A `Subject` shares its bytes: one clone per message copies nothing.
+        let subject = async_nats::Subject::from(read_required(ctx, "subject")?);
         let input = ctx.inport("in")?;
         let runtime = io_runtime()?;
         let (address, node) = (url.clone(), ctx.node().to_string());
@@ -75,13 +75,7 @@ impl Component for Publish {
             let _ = done.send(result);
         });
         let _publisher = AbortOnDrop(publisher);
-        while let Some(ip) = ctx.recv(input)? {
-            if let Ip::Data(payload) = ip
-                && !to_task.send(ctx, payload.to_bytes())?
-            {
-                break;
-            }
-        }
+        bridge::forward_from_port(ctx, input, &to_task)?;
         drop(to_task);
         match ctx.recv_any_or(&[], &finished)? {
             ReceivedOr::Channel(Some(Err(reason))) => Err(ProcessError::Failed(reason)),
@@ -156,15 +150,7 @@ impl Component for Subscribe {
             }
         });
         let _forwarder = AbortOnDrop(forwarder);
-        loop {
-            match ctx.recv_any_or(&[], from_task.receiver())? {
-                ReceivedOr::Channel(Some(payload)) => {
-                    from_task.taken();
-                    ctx.send(output, Ip::data(payload))?;
-                }
-                _ => return Ok(()),
-            }
-        }
+        bridge::forward_to_port(ctx, &from_task, output)
     }
 }
 

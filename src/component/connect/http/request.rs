@@ -15,6 +15,7 @@ use super::{DEFAULT_MAX_BODY, headers_and_body, headers_to_json, put_body};
 use crate::component::connect::{io_runtime, wait_for};
 use crate::component::native::{NativeComponent, error_port, millis, reject, setting::Setting};
 use crate::component::{Component, ComponentSpec, PortSpec};
+use crate::engine::error_chain;
 use crate::engine::{ProcessContext, ProcessError};
 use crate::ip::{Ip, Payload};
 
@@ -184,16 +185,4 @@ async fn send(client: &HttpClient, prepared: Prepared) -> Result<Value, String> 
     put_body(&mut message, &body);
     message.insert("url".into(), Value::String(url));
     Ok(Value::Object(message))
-}
-
-/// An error and its causes on one line (hyper's own message alone says only "client error").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

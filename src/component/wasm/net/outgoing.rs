@@ -155,6 +155,18 @@ where
     }
 }
 
+/// Takes `frame`'s data from the bytes `left` to a body; `false` if it does not fit.
+fn charge(left: &mut u64, frame: &Frame<Bytes>) -> bool {
+    let size = frame.data_ref().map_or(0, |data| data.len() as u64);
+    match left.checked_sub(size) {
+        Some(rest) => {
+            *left = rest;
+            true
+        }
+        None => false,
+    }
+}
+
 /// A request body that fails, past `left` bytes, with `http-request-body-size`.
 struct LimitedRequest {
     inner: WasiBody,
@@ -172,12 +184,8 @@ impl Body for LimitedRequest {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let size = data.len() as u64;
-                    if size > this.left {
-                        return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(None))));
-                    }
-                    this.left -= size;
+                if !charge(&mut this.left, &frame) {
+                    return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(None))));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -208,12 +216,8 @@ impl Body for TimedBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.deadline = None;
-                if let Some(data) = frame.data_ref() {
-                    let size = data.len() as u64;
-                    if size > this.left {
-                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(None))));
-                    }
-                    this.left -= size;
+                if !charge(&mut this.left, &frame) {
+                    return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(None))));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
