@@ -3,7 +3,7 @@
 //! `error: WHY` on `out`. A `tcp` connection that succeeds sends `hello` and reports what the
 //! peer answers. Without a grant the sandbox must refuse each.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 
 use flowd_guest::{Component, Context, Port, Result, Spec};
@@ -15,12 +15,10 @@ fn attempt(what: &str, target: &str) -> std::io::Result<String> {
         "tcp" => {
             let mut stream = TcpStream::connect(target)?;
             stream.write_all(b"hello\n")?;
-            let mut answer = [0; 64];
-            let n = stream.read(&mut answer)?;
-            Ok(format!(
-                "ok {}",
-                String::from_utf8_lossy(&answer[..n]).trim()
-            ))
+            // The peer's answer may arrive in pieces: read the whole line.
+            let mut answer = String::new();
+            BufReader::new(stream.take(256)).read_line(&mut answer)?;
+            Ok(format!("ok {}", answer.trim()))
         }
         "udp" => {
             let socket = UdpSocket::bind("0.0.0.0:0")?;
