@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
 pub mod component;
 pub mod engine;
 pub mod graph;

@@ -16,10 +16,10 @@ use super::Registry;
 use super::native::register;
 use crate::engine::{ProcessContext, ProcessError, ReceivedOr};
 
-mod bridge;
+pub(crate) mod bridge;
 mod http;
 mod mqtt;
-mod nats;
+pub(crate) mod nats;
 mod tcp;
 
 /// Registers every connector in `registry`.

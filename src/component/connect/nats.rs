@@ -187,9 +187,28 @@ async fn connect(
     node: &str,
     component: &str,
 ) -> Result<async_nats::Client, ProcessError> {
-    let label = format!("{component} '{node}' ({url})");
+    client(
+        url,
+        &format!("flowd {node}"),
+        format!("{component} '{node}' ({url})"),
+    )
+    .await
+    .map_err(ProcessError::Failed)
+}
+
+/// A client connected to `url` under the connection name `name`, logging each change of its
+/// connection with `label` in front.
+///
+/// # Errors
+///
+/// When the first connection fails within [`CONNECT_TIMEOUT`]; the message names `url`.
+pub(crate) async fn client(
+    url: &str,
+    name: &str,
+    label: String,
+) -> Result<async_nats::Client, String> {
     async_nats::ConnectOptions::new()
-        .name(format!("flowd {node}"))
+        .name(name)
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(move |event| {
             let label = label.clone();
@@ -202,5 +221,5 @@ async fn connect(
         })
         .connect(url)
         .await
-        .map_err(|e| ProcessError::failed(format!("cannot connect to NATS at {url}: {e}")))
+        .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))
 }

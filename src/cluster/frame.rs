@@ -1,0 +1,292 @@
+//! The messages of a remote edge, as bytes on NATS.
+//!
+//! A remote edge has two subjects: the sender publishes [`Message::Frames`] (and the other
+//! sender messages) on its data subject, the receiver publishes [`Message::Credit`] on its
+//! credit subject. Every number is little-endian; an IP is a tag byte, its payload's length as
+//! an unsigned LEB128 varint, and the payload, so an 8-byte IP costs 10 bytes.
+//!
+//! Sequence numbers count IPs from 0 over the edge's life. A frame names the number of its
+//! first IP, so the receiver sees at once when one went missing; credit names the number up to
+//! which (exclusive) the sender may send, so a repeated or late credit message changes nothing.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::ip::{Ip, Payload};
+
+const FRAMES: u8 = 1;
+const CREDIT: u8 = 2;
+const END: u8 = 3;
+const ABORT: u8 = 4;
+const ASK: u8 = 5;
+
+const TAG_DATA: u8 = 0;
+const TAG_OPEN: u8 = 1;
+const TAG_CLOSE: u8 = 2;
+
+/// One message of a remote edge.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Message {
+    /// IPs, in order; the first has sequence number `first`.
+    Frames {
+        /// The sequence number of the first IP.
+        first: u64,
+        /// The IPs.
+        ips: Vec<Ip>,
+    },
+    /// From the receiver: the sender may send IPs numbered below `until`. `closed` says the
+    /// receiver takes nothing more (its downstream closed, or it saw the end).
+    Credit {
+        /// The first sequence number the sender may not send yet.
+        until: u64,
+        /// Whether the receiver has ended.
+        closed: bool,
+    },
+    /// From the sender: the stream ended after `total` IPs.
+    End {
+        /// How many IPs the edge carried.
+        total: u64,
+    },
+    /// From the sender: it failed, and the edge ends with an error.
+    Abort {
+        /// Why.
+        reason: String,
+    },
+    /// From the sender: please publish your credit again (the sender started after the
+    /// receiver, or a credit message was lost).
+    Ask,
+}
+
+/// Why bytes are not a message of a remote edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed remote-edge message: {0}")]
+pub(crate) struct Malformed(&'static str);
+
+/// Builds a [`Message::Frames`] message IP by IP.
+pub(crate) struct FrameWriter {
+    buffer: BytesMut,
+    first: u64,
+    count: u64,
+}
+
+impl FrameWriter {
+    /// An empty frame whose first IP will be number `first`.
+    pub(crate) fn new(first: u64) -> FrameWriter {
+        let mut buffer = BytesMut::with_capacity(4096);
+        buffer.put_u8(FRAMES);
+        buffer.put_u64_le(first);
+        FrameWriter {
+            buffer,
+            first,
+            count: 0,
+        }
+    }
+
+    /// Appends `ip`.
+    pub(crate) fn push(&mut self, ip: &Ip) {
+        let (tag, payload) = match ip {
+            Ip::Data(p) => (TAG_DATA, p),
+            Ip::Open(p) => (TAG_OPEN, p),
+            Ip::Close(p) => (TAG_CLOSE, p),
+        };
+        let bytes = payload.as_bytes();
+        self.buffer.put_u8(tag);
+        put_varint(&mut self.buffer, bytes.len() as u64);
+        self.buffer.put_slice(bytes);
+        self.count += 1;
+    }
+
+    /// How many IPs the frame holds.
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The frame's size in bytes so far.
+    pub(crate) fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The finished frame; the writer starts a new one after it.
+    pub(crate) fn take(&mut self) -> Bytes {
+        let next = FrameWriter::new(self.first + self.count);
+        std::mem::replace(self, next).buffer.freeze()
+    }
+}
+
+impl Message {
+    /// The message as bytes.
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut buffer = BytesMut::with_capacity(16);
+        match self {
+            Message::Frames { first, ips } => {
+                let mut writer = FrameWriter::new(*first);
+                for ip in ips {
+                    writer.push(ip);
+                }
+                return writer.take();
+            }
+            Message::Credit { until, closed } => {
+                buffer.put_u8(CREDIT);
+                buffer.put_u64_le(*until);
+                buffer.put_u8(u8::from(*closed));
+            }
+            Message::End { total } => {
+                buffer.put_u8(END);
+                buffer.put_u64_le(*total);
+            }
+            Message::Abort { reason } => {
+                buffer.put_u8(ABORT);
+                buffer.put_slice(reason.as_bytes());
+            }
+            Message::Ask => buffer.put_u8(ASK),
+        }
+        buffer.freeze()
+    }
+
+    /// Reads a message. Large payloads share `bytes` rather than being copied.
+    ///
+    /// # Errors
+    ///
+    /// [`Malformed`] for anything a flowd sender or receiver does not write.
+    pub(crate) fn decode(bytes: &Bytes) -> Result<Message, Malformed> {
+        let (&kind, rest) = bytes.split_first().ok_or(Malformed("empty"))?;
+        match kind {
+            FRAMES => {
+                let first = read_u64(rest)?;
+                let mut ips = Vec::new();
+                let mut at = 9;
+                while at < bytes.len() {
+                    let tag = bytes[at];
+                    let (len, used) = read_varint(&bytes[at + 1..])?;
+                    let start = at + 1 + used;
+                    let end = usize::try_from(len)
+                        .ok()
+                        .and_then(|len| start.checked_add(len))
+                        .filter(|&end| end <= bytes.len())
+                        .ok_or(Malformed("an IP runs past the end of its frame"))?;
+                    let payload = if end - start <= Payload::INLINE_CAPACITY {
+                        Payload::copy_from_slice(&bytes[start..end])
+                    } else {
+                        Payload::from(bytes.slice(start..end))
+                    };
+                    ips.push(match tag {
+                        TAG_DATA => Ip::Data(payload),
+                        TAG_OPEN => Ip::Open(payload),
+                        TAG_CLOSE => Ip::Close(payload),
+                        _ => return Err(Malformed("unknown IP tag")),
+                    });
+                    at = end;
+                }
+                Ok(Message::Frames { first, ips })
+            }
+            CREDIT => {
+                let until = read_u64(rest)?;
+                let closed = *rest.get(8).ok_or(Malformed("credit too short"))? != 0;
+                Ok(Message::Credit { until, closed })
+            }
+            END => Ok(Message::End {
+                total: read_u64(rest)?,
+            }),
+            ABORT => Ok(Message::Abort {
+                reason: String::from_utf8_lossy(rest).into_owned(),
+            }),
+            ASK => Ok(Message::Ask),
+            _ => Err(Malformed("unknown message kind")),
+        }
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64, Malformed> {
+    let head = bytes.get(..8).ok_or(Malformed("too short"))?;
+    let mut number = [0; 8];
+    number.copy_from_slice(head);
+    Ok(u64::from_le_bytes(number))
+}
+
+fn put_varint(buffer: &mut BytesMut, mut value: u64) {
+    while value >= 0x80 {
+        buffer.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buffer.put_u8(value as u8);
+}
+
+/// A varint and how many bytes it took.
+fn read_varint(bytes: &[u8]) -> Result<(u64, usize), Malformed> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((value, i + 1));
+        }
+    }
+    Err(Malformed("bad length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(message: Message) {
+        assert_eq!(Message::decode(&message.encode()), Ok(message));
+    }
+
+    #[test]
+    fn every_message_reads_back_as_written() {
+        round_trip(Message::Frames {
+            first: 7,
+            ips: vec![
+                Ip::open("group"),
+                Ip::data("a"),
+                Ip::data(vec![9u8; 300]),
+                Ip::data(""),
+                Ip::close(""),
+            ],
+        });
+        round_trip(Message::Frames {
+            first: u64::MAX - 1,
+            ips: vec![],
+        });
+        round_trip(Message::Credit {
+            until: 1 << 40,
+            closed: true,
+        });
+        round_trip(Message::End { total: 12 });
+        round_trip(Message::Abort {
+            reason: "upstream failed".into(),
+        });
+        round_trip(Message::Ask);
+    }
+
+    #[test]
+    fn a_writer_numbers_its_frames_on() {
+        let mut writer = FrameWriter::new(10);
+        writer.push(&Ip::data("x"));
+        writer.push(&Ip::data("y"));
+        assert_eq!(writer.count(), 2);
+        let first = Message::decode(&writer.take());
+        writer.push(&Ip::data("z"));
+        let second = Message::decode(&writer.take());
+        assert!(matches!(first, Ok(Message::Frames { first: 10, ref ips }) if ips.len() == 2));
+        assert!(matches!(second, Ok(Message::Frames { first: 12, ref ips }) if ips.len() == 1));
+    }
+
+    #[test]
+    fn garbage_is_refused_not_trusted() {
+        for bytes in [
+            &b""[..],
+            &[9],
+            &[FRAMES, 0, 0],
+            &[CREDIT, 1, 2, 3, 4, 5, 6, 7, 8],
+            &[FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, TAG_DATA, 200],
+            &[FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0],
+            &[
+                FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, TAG_DATA, 0xff, 0xff, 0xff, 0xff, 0x0f,
+            ],
+        ] {
+            assert!(
+                Message::decode(&Bytes::copy_from_slice(bytes)).is_err(),
+                "{bytes:?}"
+            );
+        }
+    }
+}

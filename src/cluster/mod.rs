@@ -1,0 +1,162 @@
+//! One graph over several flowd runtimes, joined by NATS.
+//!
+//! A runtime joins a cluster with a connection to a NATS server and a name ([`Cluster`]).
+//! Where a graph is split over runtimes ([`placement`]), each edge that crosses from one
+//! runtime to another becomes a pair of processes: `remote/Send` at the sending end and
+//! `remote/Receive` at the receiving end ([`edge`]), which carry the IPs over two NATS
+//! subjects with credit-based flow control, so the edge keeps order, bounds memory at both
+//! ends and applies backpressure as a local edge does.
+//!
+//! Subjects are namespaced by the graph the remote processes run in (and by the run, which
+//! the runtime that places the graph chooses), so the processes of one graph cannot read or
+//! feed the edges of another: a remote process takes its edge's key from its metadata, but
+//! its namespace only from the name its runtime gave its graph.
+
+use std::sync::Arc;
+
+use crate::component::connect::{io_runtime, nats};
+use crate::component::{ComponentSpec, NodeInfo, PortSpec, Registry};
+
+pub mod edge;
+mod frame;
+pub mod placement;
+
+/// The first token of every subject flowd uses in a cluster.
+pub const SUBJECT_ROOT: &str = "flowd";
+
+/// This runtime's membership in a cluster: its name and its connection to the NATS server.
+pub struct Cluster {
+    client: async_nats::Client,
+    name: String,
+    url: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Connects to the NATS server at `url` (`nats://host:port`, several separated by
+    /// commas, credentials as `nats://user:password@host`) as the runtime `name`.
+    ///
+    /// Waits on the connectors' runtime: call it from a plain thread, not from async code.
+    ///
+    /// # Errors
+    ///
+    /// When `name` is not a valid runtime name, or the server cannot be reached; the message
+    /// names the server.
+    pub fn connect(url: &str, name: &str) -> Result<Arc<Cluster>, String> {
+        if name.is_empty() || name.chars().any(|c| !is_name_char(c)) {
+            return Err(format!(
+                "'{name}' is not a runtime name: use letters, digits, '-' and '_'"
+            ));
+        }
+        let runtime = io_runtime().map_err(|e| e.to_string())?;
+        let (address, label) = (url.to_string(), format!("cluster member '{name}' ({url})"));
+        let client_name = format!("flowd runtime {name}");
+        let (done, wait) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = done.send(nats::client(&address, &client_name, label).await);
+        });
+        let client = wait
+            .recv()
+            .map_err(|_| format!("connecting to NATS at {url} ended without an answer"))??;
+        Ok(Arc::new(Cluster {
+            client,
+            name: name.to_string(),
+            url: url.to_string(),
+        }))
+    }
+
+    /// This runtime's name in the cluster.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The NATS server.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+}
+
+/// Whether `c` may appear in a runtime's name (which is also a subject token).
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// `text` as one NATS subject token: letters, digits, `-` and `_` stay, every other byte
+/// becomes `%XX`, so no text can add tokens or wildcards to a subject.
+pub(crate) fn subject_token(text: &str) -> String {
+    use std::fmt::Write;
+    let mut token = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            token.push(char::from(byte));
+        } else {
+            let _ = write!(token, "%{byte:02X}");
+        }
+    }
+    if token.is_empty() {
+        token.push('%');
+    }
+    token
+}
+
+/// Registers `remote/Send` and `remote/Receive`, connected through `cluster`.
+pub fn register(registry: &Registry, cluster: &Arc<Cluster>) {
+    let sending = cluster.clone();
+    registry.register(
+        ComponentSpec::new(
+            edge::SEND,
+            "The sending end of an edge to a process on another runtime (placed by flowd)",
+        )
+        .icon("sign-out")
+        .inport(PortSpec::new("in", "all", "What the edge carries")),
+        Arc::new(move |node: &NodeInfo<'_>| {
+            Ok(Box::new(edge::RemoteSend::new(
+                sending.clone(),
+                edge::EdgeLink::of(node)?,
+            )))
+        }),
+    );
+    let receiving = cluster.clone();
+    registry.register(
+        ComponentSpec::new(
+            edge::RECEIVE,
+            "The receiving end of an edge from a process on another runtime (placed by flowd)",
+        )
+        .icon("sign-in")
+        .outport(PortSpec::new("out", "all", "What the edge carries")),
+        Arc::new(move |node: &NodeInfo<'_>| {
+            Ok(Box::new(edge::RemoteReceive::new(
+                receiving.clone(),
+                edge::EdgeLink::of(node)?,
+            )))
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_cannot_widen_a_subject() {
+        assert_eq!(subject_token("main"), "main");
+        assert_eq!(subject_token("a.b"), "a%2Eb");
+        assert_eq!(subject_token("*"), "%2A");
+        assert_eq!(subject_token(">"), "%3E");
+        assert_eq!(subject_token("x y"), "x%20y");
+        assert_eq!(subject_token(""), "%");
+        assert_ne!(subject_token("a%2Eb"), subject_token("a.b"));
+    }
+}
