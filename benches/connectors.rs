@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::median_ns;
+use common::{median_ns, nats_server};
 use criterion::{Criterion, Throughput, criterion_group};
 use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
@@ -219,41 +219,6 @@ const MESSAGES: usize = 20_000;
 
 /// Messages published and not yet back, at most.
 const WINDOW: usize = 1_000;
-
-/// A nats-server on a free loopback port, killed when dropped.
-struct NatsServer(std::process::Child, String);
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nats_server() -> Option<NatsServer> {
-    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .ok()?
-        .port();
-    let child = std::process::Command::new(program)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let address = format!("127.0.0.1:{port}");
-    let server = NatsServer(child, format!("nats://{address}"));
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&address).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
 
 /// `nats/Subscribe -> 4 x core/Repeat -> nats/Publish` from `prefix.in` to `prefix.out`.
 fn flowd_relay(url: &str, prefix: &str) -> Network {

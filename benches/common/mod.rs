@@ -97,3 +97,39 @@ pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value["median"]["point_estimate"].as_f64()
 }
+
+/// A nats-server (Debian's package) on a free loopback port, killed when dropped; its URL is
+/// the second field.
+pub struct NatsServer(pub std::process::Child, pub String);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn nats_server() -> Option<NatsServer> {
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .ok()?
+        .port();
+    let child = std::process::Command::new(program)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let address = format!("127.0.0.1:{port}");
+    let server = NatsServer(child, format!("nats://{address}"));
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
