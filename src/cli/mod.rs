@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use crate::cluster::{self, Cluster, Member, PlacedRun, ShareEvent};
 use crate::component::Registry;
 use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
@@ -88,6 +91,17 @@ pub struct Args {
     #[arg(long, global = true, value_name = "BYTES", default_value_t = graph::DEFAULT_MAX_FILE_BYTES)]
     pub max_graph_bytes: u64,
 
+    /// Join a cluster of flowd runtimes through the NATS server at URL (`nats://host:port`;
+    /// `nats://user:password@host:port` for credentials): `serve` runs the shares other
+    /// runtimes place on it, `run` places a graph's processes on the runtimes their metadata
+    /// (`"runtime": "NAME"`) names. Needs --name.
+    #[arg(long, global = true, value_name = "URL", requires = "name")]
+    pub nats: Option<String>,
+
+    /// This runtime's name in the cluster (letters, digits, '-', '_'); with --nats.
+    #[arg(long, global = true, value_name = "NAME", requires = "nats")]
+    pub name: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -111,6 +125,10 @@ pub enum Command {
         /// Default capacity of an edge, in packets.
         #[arg(long, default_value_t = NetworkConfig::default().default_capacity)]
         capacity: usize,
+        /// With --nats: a JSON object placing processes on runtimes, `{"process": "runtime"}`,
+        /// which takes precedence over the processes' metadata.
+        #[arg(long, value_name = "FILE", requires = "nats")]
+        placement: Option<PathBuf>,
     },
     /// Check a graph against the registered components without running it.
     Check {
@@ -189,21 +207,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )?)
     };
     let max_processes = limits.max_processes;
+    let cluster = match (&args.nats, &args.name) {
+        (Some(url), Some(name)) => {
+            let cluster = Cluster::connect(url, name).map_err(anyhow::Error::msg)?;
+            cluster::register(&registry, &cluster);
+            Some(cluster)
+        }
+        _ => None,
+    };
+    // Serving a cluster: the shares other runtimes place here run while this one serves.
+    let _member = match (&cluster, serving) {
+        (Some(cluster), true) => Some(
+            Member::start(
+                cluster.clone(),
+                registry.clone(),
+                NetworkConfig {
+                    max_processes,
+                    ..NetworkConfig::default()
+                },
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     match args.command {
         None => serve::serve(ServeArgs::default(), registry, limits),
         Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, limits),
         Some(Command::Run {
             graph: path,
             capacity,
+            placement,
         }) => {
             let graph = load(&path)?;
-            validate(&graph, &registry, &path)?;
+            // A placed graph is checked share by share, each by the runtime it runs on
+            // (with the components that runtime has).
+            if cluster.is_none() {
+                validate(&graph, &registry, &path)?;
+            }
             let config = NetworkConfig {
                 default_capacity: capacity.max(1),
                 max_processes,
                 ..NetworkConfig::default()
             };
-            run_graph(&graph, &registry, config)
+            match cluster {
+                Some(cluster) => {
+                    let placed = match placement {
+                        Some(file) => read_placement(&file)?,
+                        None => BTreeMap::new(),
+                    };
+                    run_placed(&cluster, &graph, &registry, config, &placed)
+                }
+                None => run_graph(&graph, &registry, config),
+            }
         }
         Some(Command::Check { graph: path }) => {
             let graph = load(&path)?;
@@ -379,6 +434,64 @@ fn run_graph(
     }
     // Every process has ended (the last event said so); dropping the handle releases the rest.
     drop(network);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads a placement file: a JSON object from process id to runtime name.
+fn read_placement(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the placement {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: a placement is a JSON object from process to runtime name",
+            path.display()
+        )
+    })
+}
+
+/// Runs `graph` over the runtimes of `cluster` from this one, printing every share's output
+/// and errors as `run_graph` does for one network, the runtime in front.
+fn run_placed(
+    cluster: &Arc<Cluster>,
+    graph: &Graph,
+    registry: &Registry,
+    config: NetworkConfig,
+    placed: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let mut run = PlacedRun::start(cluster, registry, graph, config, placed)
+        .map_err(anyhow::Error::msg)
+        .context("cannot run the placed graph")?;
+    let mut failed = false;
+    while let Some(event) = run.next_event() {
+        match event {
+            ShareEvent::Output { message, .. } => {
+                let _ = writeln!(std::io::stdout().lock(), "{message}");
+            }
+            ShareEvent::Error {
+                runtime,
+                node,
+                message,
+            } => {
+                failed = true;
+                if node.is_empty() {
+                    eprintln!("flowd: {message}");
+                } else {
+                    eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}");
+                }
+            }
+            ShareEvent::Deadlock { runtime, message } => {
+                failed = true;
+                eprintln!("flowd: runtime '{runtime}': {message}");
+            }
+            ShareEvent::Ended { runtime, stopped } => {
+                tracing::info!("the share on '{runtime}' ended (stopped: {stopped})");
+            }
+        }
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {

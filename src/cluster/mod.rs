@@ -17,9 +17,16 @@ use std::sync::Arc;
 use crate::component::connect::{io_runtime, nats};
 use crate::component::{ComponentSpec, NodeInfo, PortSpec, Registry};
 
+mod control;
 pub mod edge;
 mod frame;
+mod member;
+mod owner;
 pub mod placement;
+
+pub use control::ShareEvent;
+pub use member::Member;
+pub use owner::PlacedRun;
 
 /// The first token of every subject flowd uses in a cluster.
 pub const SUBJECT_ROOT: &str = "flowd";

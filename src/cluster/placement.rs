@@ -30,8 +30,9 @@ pub enum PlacementError {
         /// The name it was given.
         runtime: String,
     },
-    /// The operator's placement names a process the graph does not have.
-    #[error("the placement names process '{0}', which the graph does not have")]
+    /// The placement, an edge, an IIP or an exported port names a process the graph does
+    /// not have.
+    #[error("process '{0}' is named, but the graph does not have it")]
     UnknownProcess(String),
     /// An edge asks for what remote edges do not give yet.
     #[error("edge {edge}: {reason}")]
@@ -82,6 +83,12 @@ impl Placement {
             }
             runtime_of.insert(node.id.as_str(), runtime.to_string());
         }
+        let runtime_for = |process: &str| -> Result<&str, PlacementError> {
+            runtime_of
+                .get(process)
+                .map(String::as_str)
+                .ok_or_else(|| PlacementError::UnknownProcess(process.to_string()))
+        };
         let name = format!("{}~{run}", graph.name().unwrap_or("graph"));
         let mut shares = Shares {
             graph,
@@ -91,19 +98,19 @@ impl Placement {
         shares.of(home);
         for node in &graph.nodes {
             shares
-                .of(&runtime_of[node.id.as_str()])
+                .of(&runtime_of[node.id.as_str()].clone())
                 .nodes
                 .push(node.clone());
         }
         for connection in &graph.connections {
             match connection {
                 Connection::Iip(iip) => {
-                    let runtime = &runtime_of[iip.tgt.process.as_str()];
+                    let runtime = runtime_for(&iip.tgt.process)?;
                     shares.of(runtime).connections.push(connection.clone());
                 }
                 Connection::Edge(edge) => {
-                    let from = &runtime_of[edge.src.process.as_str()];
-                    let to = &runtime_of[edge.tgt.process.as_str()];
+                    let from = runtime_for(&edge.src.process)?;
+                    let to = runtime_for(&edge.tgt.process)?;
                     if from == to {
                         shares.of(from).connections.push(connection.clone());
                     } else {
@@ -114,13 +121,13 @@ impl Placement {
         }
         for port in &graph.inports {
             shares
-                .of(&runtime_of[port.process.as_str()])
+                .of(runtime_for(&port.process)?)
                 .inports
                 .push(port.clone());
         }
         for port in &graph.outports {
             shares
-                .of(&runtime_of[port.process.as_str()])
+                .of(runtime_for(&port.process)?)
                 .outports
                 .push(port.clone());
         }
