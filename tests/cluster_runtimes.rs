@@ -212,3 +212,24 @@ fn a_share_that_cannot_start_on_its_runtime_says_why() {
     );
     assert!(stderr.contains("nowhere/Missing"), "{stderr}");
 }
+
+#[test]
+fn the_remote_edges_components_are_offered_to_no_one() {
+    let Some(server) = brokers::nats() else {
+        return;
+    };
+    // The registry `flowd components` lists is the one protocol clients and graph files use.
+    let output = Command::new(env!("CARGO_BIN_EXE_flowd"))
+        .args([
+            "components",
+            "--nats",
+            &format!("nats://{}", server.address),
+        ])
+        .args(["--name", "probe"])
+        .output()
+        .expect("flowd components runs");
+    assert!(output.status.success());
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(listed.contains("core/Repeat"), "{listed}");
+    assert!(!listed.contains("remote/"), "{listed}");
+}

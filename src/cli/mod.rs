@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use crate::cluster::{self, Cluster, Member, PlacedRun, ShareEvent};
+use crate::cluster::{Cluster, Member, PlacedRun, ShareEvent};
 use crate::component::Registry;
 use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
@@ -208,11 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let max_processes = limits.max_processes;
     let cluster = match (&args.nats, &args.name) {
-        (Some(url), Some(name)) => {
-            let cluster = Cluster::connect(url, name).map_err(anyhow::Error::msg)?;
-            cluster::register(&registry, &cluster);
-            Some(cluster)
-        }
+        (Some(url), Some(name)) => Some(Cluster::connect(url, name).map_err(anyhow::Error::msg)?),
         _ => None,
     };
     // Serving a cluster: the shares other runtimes place here run while this one serves.

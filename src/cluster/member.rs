@@ -123,7 +123,10 @@ fn deploy(
         serde_json::from_slice(payload).map_err(|e| format!("malformed deploy request: {e}"))?;
     let share = Graph::from_json(&request.share.to_string()).map_err(|e| e.to_string())?;
     let name = share.name().ok_or("a share must have a name")?.to_string();
-    share.validate(registry).map_err(|e| e.to_string())?;
+    // The remote edges' components exist for the shares alone.
+    let registry = registry.snapshot();
+    super::register(&registry, cluster);
+    share.validate(&registry).map_err(|e| e.to_string())?;
     let mut running = shares.lock().map_err(|_| "the shares' lock is poisoned")?;
     if running.contains_key(&name) {
         return Err(format!("a share named '{name}' runs here already"));
@@ -132,7 +135,7 @@ fn deploy(
         external_ports: false,
         ..config
     };
-    let network = Network::start(&share, registry, config).map_err(|e| e.to_string())?;
+    let network = Network::start(&share, &registry, config).map_err(|e| e.to_string())?;
     let events = network.events().clone();
     running.insert(name.clone(), network);
     drop(running);

@@ -119,6 +119,11 @@ pub(crate) fn subject_token(text: &str) -> String {
 }
 
 /// Registers `remote/Send` and `remote/Receive`, connected through `cluster`.
+///
+/// Only in a registry that no protocol client or graph file uses (a [`Registry::snapshot`]
+/// made for the shares of placed graphs, as [`Member`] and [`PlacedRun`] do): a graph that
+/// could name these components could also choose a graph name that reaches another graph's
+/// edges.
 pub fn register(registry: &Registry, cluster: &Arc<Cluster>) {
     let sending = cluster.clone();
     registry.register(

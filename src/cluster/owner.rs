@@ -93,7 +93,10 @@ impl PlacedRun {
             external_ports: false,
             ..config
         };
-        let local = match Network::start(&placement.shares[home], registry, config) {
+        // The remote edges' components exist for the shares alone.
+        let registry = registry.snapshot();
+        super::register(&registry, cluster);
+        let local = match Network::start(&placement.shares[home], &registry, config) {
             Ok(local) => local,
             Err(error) => {
                 stop_remote(cluster, &share, &deployed);

@@ -114,6 +114,21 @@ impl Registry {
         Registry::default()
     }
 
+    /// A copy of every component registered now, followed by no one: for a network that
+    /// needs components of its own that must not be offered to anyone else (the remote
+    /// edges of a graph placed over several runtimes).
+    pub fn snapshot(&self) -> Registry {
+        let entries = self
+            .entries
+            .read()
+            .map(|entries| entries.clone())
+            .unwrap_or_default();
+        Registry {
+            entries: RwLock::new(entries),
+            followers: std::sync::Mutex::default(),
+        }
+    }
+
     /// A registry holding the native core components ([`super::native`]) and `core/Exec`
     /// ([`super::exec`]), which runs no program until registered again with an allow-list.
     pub fn with_core() -> Registry {
