@@ -95,6 +95,11 @@ impl FrameWriter {
         self.count += 1;
     }
 
+    /// The sequence number of the frame's first IP.
+    pub(crate) fn first(&self) -> u64 {
+        self.first
+    }
+
     /// How many IPs the frame holds.
     pub(crate) fn count(&self) -> u64 {
         self.count

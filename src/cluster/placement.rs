@@ -34,14 +34,6 @@ pub enum PlacementError {
     /// not have.
     #[error("process '{0}' is named, but the graph does not have it")]
     UnknownProcess(String),
-    /// An edge asks for what remote edges do not give yet.
-    #[error("edge {edge}: {reason}")]
-    Unsupported {
-        /// The edge.
-        edge: String,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A graph split over runtimes: the share of each runtime, by runtime name.
@@ -57,8 +49,8 @@ impl Placement {
     ///
     /// # Errors
     ///
-    /// [`PlacementError`] for runtime names that are not names, a placement naming unknown
-    /// processes, and edges that cannot cross runtimes.
+    /// [`PlacementError`] for runtime names that are not names, and for a placement, an edge, an
+    /// IIP or an exported port naming processes the graph does not have.
     pub fn split(
         graph: &Graph,
         home: &str,
@@ -114,7 +106,7 @@ impl Placement {
                     if from == to {
                         shares.of(from).connections.push(connection.clone());
                     } else {
-                        shares.cross(edge, from, to)?;
+                        shares.cross(edge, from, to);
                     }
                 }
             }
@@ -176,20 +168,17 @@ impl Shares<'_> {
     }
 
     /// Splits `edge` into a sending end on `from` and a receiving end on `to`.
-    fn cross(&mut self, edge: &Edge, from: &str, to: &str) -> Result<(), PlacementError> {
-        let metadata = edge.metadata.as_ref();
-        if metadata.and_then(|m| m.get("durable")) == Some(&Value::Bool(true)) {
-            return Err(PlacementError::Unsupported {
-                edge: edge.to_string(),
-                reason: "durable edges between runtimes are not supported yet".into(),
-            });
-        }
+    fn cross(&mut self, edge: &Edge, from: &str, to: &str) {
+        let durable =
+            edge.metadata.as_ref().and_then(|m| m.get("durable")) == Some(&Value::Bool(true));
         let key = edge_key(edge);
         let capacity = edge.capacity().map_or(DEFAULT_CAPACITY, |c| c as u64);
         let link = |peer: &str| -> Option<Object> {
-            json!({"edge": key, "capacity": capacity, "peer": peer})
-                .as_object()
-                .cloned()
+            let mut link = json!({"edge": key, "capacity": capacity, "peer": peer});
+            if durable {
+                link["durable"] = Value::Bool(true);
+            }
+            link.as_object().cloned()
         };
         let sender = format!("remote-send:{key}");
         let receiver = format!("remote-receive:{key}");
@@ -204,7 +193,6 @@ impl Shares<'_> {
         let mut inner = edge.clone();
         inner.src = PortRef::new(&receiver, "out");
         target.connections.push(Connection::Edge(inner));
-        Ok(())
     }
 }
 
@@ -319,15 +307,23 @@ mod tests {
     }
 
     #[test]
-    fn a_durable_crossing_edge_is_refused_until_supported() {
+    fn a_durable_crossing_edge_makes_durable_ends() {
         let mut graph = graph();
         graph.nodes[1].metadata = json!({"runtime": "west"}).as_object().cloned();
         if let Some(Connection::Edge(edge)) = graph.connections.get_mut(1) {
             edge.metadata = json!({"durable": true}).as_object().cloned();
         }
-        assert!(matches!(
-            place(&graph, &[]),
-            Err(PlacementError::Unsupported { .. })
-        ));
+        let placement = place(&graph, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let durable = |runtime: &str, id: &str| {
+            placement.shares[runtime]
+                .node(id)
+                .and_then(|n| n.metadata.as_ref()?.get("durable").cloned())
+        };
+        assert_eq!(durable("home", "remote-send:a.out>b.in"), Some(json!(true)));
+        assert_eq!(
+            durable("west", "remote-receive:a.out>b.in"),
+            Some(json!(true))
+        );
+        assert_eq!(durable("west", "remote-send:b.out>c.in"), None);
     }
 }

@@ -282,6 +282,12 @@ impl Outgoing {
         self.closed
     }
 
+    /// Whether everything sent here has been taken by the receiver: no partly filled batch
+    /// on this side and none queued on the edge (or the edge has closed).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.closed || (self.batch.is_empty() && self.tx.is_empty())
+    }
+
     /// The edge this sender feeds, if the network named it.
     pub(crate) fn edge(&self) -> Option<&EdgeId> {
         self.watcher.as_ref().map(Watcher::edge)

@@ -9,6 +9,9 @@
 //! (core NATS drops messages for a consumer that falls behind) ends the receiver with an
 //! error that says how many IPs were lost, never silently.
 //!
+//! An edge whose metadata says `"durable": true` carries its frames through a JetStream
+//! stream instead ([`durable`]), where they survive a crash of the receiving runtime.
+//!
 //! The end of the stream crosses too: when the sender's inport ends, it tells the receiver
 //! how many IPs it sent, and the receiver, once it has passed on that many, ends its outport
 //! and answers. When the receiver's downstream closes, its credit says so and the sender
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use crate::component::NodeInfo;
 
+mod durable;
 mod receive;
 mod send;
 
@@ -53,6 +57,9 @@ pub struct EdgeLink {
     pub peer: String,
     /// The edge's key, for messages.
     pub key: String,
+    /// Whether the frames go through a JetStream stream and survive a crash of the
+    /// receiving runtime (see [`durable`]).
+    pub durable: bool,
 }
 
 impl EdgeLink {
@@ -79,6 +86,7 @@ impl EdgeLink {
                 format!("metadata 'capacity' must be a positive integer, not {value}")
             })?,
         };
+        let durable = field("durable") == Some(&serde_json::Value::Bool(true));
         let peer = field("peer")
             .and_then(|v| v.as_str())
             .unwrap_or_default()
@@ -95,6 +103,7 @@ impl EdgeLink {
             capacity,
             peer,
             key: key.to_string(),
+            durable,
         })
     }
 

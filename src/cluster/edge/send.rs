@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use futures_util::StreamExt;
 
-use super::{ASK_EVERY, EdgeLink, FRAME_BYTES};
+use super::{ASK_EVERY, EdgeLink, FRAME_BYTES, durable};
 use crate::cluster::Cluster;
 use crate::cluster::frame::{FrameWriter, Message};
 use crate::component::Component;
@@ -66,7 +66,8 @@ impl Credit {
 
 /// What the process hands to its publishing task.
 enum Outgoing {
-    Frame(Bytes),
+    /// A frame, and the sequence number of its first IP.
+    Frame(u64, Bytes),
     /// The stream ended after this many IPs: tell the receiver until it answers.
     End(u64),
 }
@@ -78,7 +79,18 @@ impl Component for RemoteSend {
         let client = self.cluster.client().clone();
         let link = self.link.clone();
         let credit = Arc::new(Credit::default());
-        credit.starved.store(true, Ordering::Release);
+        if link.durable {
+            // The stream's limits hold the sender back, not credit (see `durable`).
+            credit.until.store(u64::MAX, Ordering::Release);
+            let (client, link) = (client.clone(), link.clone());
+            wait_for(
+                ctx,
+                async move { durable::ensure_stream(&client, &link).await },
+            )?
+            .map_err(|reason| self.failure(reason))?;
+        } else {
+            credit.starved.store(true, Ordering::Release);
+        }
         let (poke, poked) = crossbeam_channel::bounded::<()>(1);
         let subscribing = client.clone();
         let subject = link.credit.clone();
@@ -127,12 +139,24 @@ impl Component for RemoteSend {
                     )));
                 }
                 if writer.count() > 0 && writer.len() + size + 16 > FRAME_BYTES {
-                    self.hand_over(ctx, &to_task, &credit, Outgoing::Frame(writer.take()))?;
+                    let first = writer.first();
+                    self.hand_over(
+                        ctx,
+                        &to_task,
+                        &credit,
+                        Outgoing::Frame(first, writer.take()),
+                    )?;
                 }
                 writer.push(&ip);
             }
             next += taken as u64;
-            self.hand_over(ctx, &to_task, &credit, Outgoing::Frame(writer.take()))?;
+            let first = writer.first();
+            self.hand_over(
+                ctx,
+                &to_task,
+                &credit,
+                Outgoing::Frame(first, writer.take()),
+            )?;
         }
         self.hand_over(ctx, &to_task, &credit, Outgoing::End(next))?;
         drop(to_task);
@@ -267,13 +291,24 @@ async fn publish(
     while from_process.recv_many(&mut batch, FRAMES_IN_FLIGHT).await > 0 {
         for outgoing in batch.drain(..) {
             let (result, ended) = match outgoing {
-                Outgoing::Frame(frame) => (
+                Outgoing::Frame(first, frame) if link.durable => (
+                    durable::publish(&client, &link, first.to_string(), frame).await,
+                    false,
+                ),
+                Outgoing::Frame(_, frame) => (
                     client
                         .publish(link.data.clone(), frame)
                         .await
                         .map_err(|e| format!("cannot publish: {e}")),
                     false,
                 ),
+                Outgoing::End(total) if link.durable => {
+                    let end = Message::End { total }.encode();
+                    (
+                        durable::publish(&client, &link, "end".into(), end).await,
+                        true,
+                    )
+                }
                 Outgoing::End(total) => (end(&client, &link, total).await, true),
             };
             if let Err(reason) = result {

@@ -59,6 +59,16 @@ impl ProcessContext {
             .any(|c| !c.is_closed())
     }
 
+    /// Whether every IP sent on `port` has been taken by the processes downstream: nothing
+    /// waits in this process's output batch or on any of the port's edges. For a component
+    /// that must not let go of what it sent (acknowledging it upstream) before that.
+    pub fn is_outport_drained(&self, port: OutPort) -> bool {
+        self.outports[port.0]
+            .connections
+            .iter()
+            .all(Outgoing::is_drained)
+    }
+
     /// Sends `ip` on `port`: to every connection of the port (fan-out copies share the
     /// payload). A port with no connection discards the IP.
     ///
