@@ -5,7 +5,9 @@
 //! credit subject. Every number is little-endian; an IP is a tag byte, its payload's length as
 //! an unsigned LEB128 varint, and the payload, so an 8-byte IP costs 10 bytes.
 //!
-//! Sequence numbers count IPs from 0 over the edge's life. A frame names the number of its
+//! Sequence numbers count IPs from 0 over the sender's life; a frame names the life (a
+//! number the sender draws when it starts), so a receiver can tell a sender that started
+//! again (its share redeployed after a crash) from one that lost IPs. A frame names the number of its
 //! first IP, so the receiver sees at once when one went missing; credit names the number up to
 //! which (exclusive) the sender may send, so a repeated or late credit message changes nothing.
 
@@ -28,6 +30,8 @@ const TAG_CLOSE: u8 = 2;
 pub(crate) enum Message {
     /// IPs, in order; the first has sequence number `first`.
     Frames {
+        /// Which life of the sender sent it (a sender that starts again numbers from 0).
+        life: u64,
         /// The sequence number of the first IP.
         first: u64,
         /// The IPs.
@@ -43,6 +47,8 @@ pub(crate) enum Message {
     },
     /// From the sender: the stream ended after `total` IPs.
     End {
+        /// Which life of the sender.
+        life: u64,
         /// How many IPs the edge carried.
         total: u64,
     },
@@ -64,18 +70,21 @@ pub(crate) struct Malformed(&'static str);
 /// Builds a [`Message::Frames`] message IP by IP.
 pub(crate) struct FrameWriter {
     buffer: BytesMut,
+    life: u64,
     first: u64,
     count: u64,
 }
 
 impl FrameWriter {
-    /// An empty frame whose first IP will be number `first`.
-    pub(crate) fn new(first: u64) -> FrameWriter {
+    /// An empty frame of the sender's life `life` whose first IP will be number `first`.
+    pub(crate) fn new(life: u64, first: u64) -> FrameWriter {
         let mut buffer = BytesMut::with_capacity(4096);
         buffer.put_u8(FRAMES);
+        buffer.put_u64_le(life);
         buffer.put_u64_le(first);
         FrameWriter {
             buffer,
+            life,
             first,
             count: 0,
         }
@@ -112,7 +121,7 @@ impl FrameWriter {
 
     /// The finished frame; the writer starts a new one after it.
     pub(crate) fn take(&mut self) -> Bytes {
-        let next = FrameWriter::new(self.first + self.count);
+        let next = FrameWriter::new(self.life, self.first + self.count);
         std::mem::replace(self, next).buffer.freeze()
     }
 }
@@ -122,8 +131,8 @@ impl Message {
     pub(crate) fn encode(&self) -> Bytes {
         let mut buffer = BytesMut::with_capacity(16);
         match self {
-            Message::Frames { first, ips } => {
-                let mut writer = FrameWriter::new(*first);
+            Message::Frames { life, first, ips } => {
+                let mut writer = FrameWriter::new(*life, *first);
                 for ip in ips {
                     writer.push(ip);
                 }
@@ -134,8 +143,9 @@ impl Message {
                 buffer.put_u64_le(*until);
                 buffer.put_u8(u8::from(*closed));
             }
-            Message::End { total } => {
+            Message::End { life, total } => {
                 buffer.put_u8(END);
+                buffer.put_u64_le(*life);
                 buffer.put_u64_le(*total);
             }
             Message::Abort { reason } => {
@@ -156,9 +166,10 @@ impl Message {
         let (&kind, rest) = bytes.split_first().ok_or(Malformed("empty"))?;
         match kind {
             FRAMES => {
-                let first = read_u64(rest)?;
+                let life = read_u64(rest)?;
+                let first = read_u64(&rest[8..])?;
                 let mut ips = Vec::new();
-                let mut at = 9;
+                let mut at = 17;
                 while at < bytes.len() {
                     let tag = bytes[at];
                     let (len, used) = read_varint(&bytes[at + 1..])?;
@@ -181,7 +192,7 @@ impl Message {
                     });
                     at = end;
                 }
-                Ok(Message::Frames { first, ips })
+                Ok(Message::Frames { life, first, ips })
             }
             CREDIT => {
                 let until = read_u64(rest)?;
@@ -189,7 +200,8 @@ impl Message {
                 Ok(Message::Credit { until, closed })
             }
             END => Ok(Message::End {
-                total: read_u64(rest)?,
+                life: read_u64(rest)?,
+                total: read_u64(rest.get(8..).unwrap_or_default())?,
             }),
             ABORT => Ok(Message::Abort {
                 reason: String::from_utf8_lossy(rest).into_owned(),
@@ -238,6 +250,7 @@ mod tests {
     #[test]
     fn every_message_reads_back_as_written() {
         round_trip(Message::Frames {
+            life: 3,
             first: 7,
             ips: vec![
                 Ip::open("group"),
@@ -248,6 +261,7 @@ mod tests {
             ],
         });
         round_trip(Message::Frames {
+            life: u64::MAX,
             first: u64::MAX - 1,
             ips: vec![],
         });
@@ -255,7 +269,7 @@ mod tests {
             until: 1 << 40,
             closed: true,
         });
-        round_trip(Message::End { total: 12 });
+        round_trip(Message::End { life: 1, total: 12 });
         round_trip(Message::Abort {
             reason: "upstream failed".into(),
         });
@@ -264,15 +278,19 @@ mod tests {
 
     #[test]
     fn a_writer_numbers_its_frames_on() {
-        let mut writer = FrameWriter::new(10);
+        let mut writer = FrameWriter::new(5, 10);
         writer.push(&Ip::data("x"));
         writer.push(&Ip::data("y"));
         assert_eq!(writer.count(), 2);
         let first = Message::decode(&writer.take());
         writer.push(&Ip::data("z"));
         let second = Message::decode(&writer.take());
-        assert!(matches!(first, Ok(Message::Frames { first: 10, ref ips }) if ips.len() == 2));
-        assert!(matches!(second, Ok(Message::Frames { first: 12, ref ips }) if ips.len() == 1));
+        assert!(
+            matches!(first, Ok(Message::Frames { life: 5, first: 10, ref ips }) if ips.len() == 2)
+        );
+        assert!(
+            matches!(second, Ok(Message::Frames { life: 5, first: 12, ref ips }) if ips.len() == 1)
+        );
     }
 
     #[test]

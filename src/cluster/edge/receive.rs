@@ -120,6 +120,7 @@ impl Component for RemoteReceive {
         // A durable edge learns where it stands from the first frame it is given: after a
         // crash, the first one not acknowledged.
         let mut expected = (!self.link.durable).then_some(0u64);
+        let mut sender_life = None;
         let mut granted = capacity;
         // Frames passed on whose IPs downstream has not taken yet: acknowledged once it has,
         // so that a crash before then has them delivered again.
@@ -138,7 +139,12 @@ impl Component for RemoteReceive {
             let decoded =
                 Message::decode(&message.payload).map_err(|e| self.failure(e.to_string()))?;
             match decoded {
-                Message::Frames { first, mut ips } => {
+                Message::Frames {
+                    life,
+                    first,
+                    mut ips,
+                } => {
+                    self.meet_life(life, &mut sender_life, &mut expected);
                     let at = *expected.get_or_insert(first);
                     if self.link.durable && first < at {
                         // Delivered again after an unacknowledged pass: skip what went on.
@@ -169,7 +175,8 @@ impl Component for RemoteReceive {
                         grant.0.raise(granted);
                     }
                 }
-                Message::End { total } => {
+                Message::End { life, total } => {
+                    self.meet_life(life, &mut sender_life, &mut expected);
                     self.check_sequence(total, *expected.get_or_insert(total))?;
                     while !unacked.is_empty() {
                         ctx.flush()?;
@@ -270,6 +277,20 @@ impl Source {
 }
 
 impl RemoteReceive {
+    /// Follows the sender into a new life: a sender that started again (its share deployed
+    /// anew after a crash) numbers its IPs from 0, and they go on where the last life's
+    /// stopped.
+    fn meet_life(&self, life: u64, current: &mut Option<u64>, expected: &mut Option<u64>) {
+        if *current == Some(life) {
+            return;
+        }
+        if current.is_some() {
+            tracing::info!("{}: the sending end started again", self.link.describe());
+        }
+        *current = Some(life);
+        *expected = (!self.link.durable).then_some(0);
+    }
+
     /// Tells the sender of a durable edge that downstream has closed.
     fn announce_closed(
         &self,

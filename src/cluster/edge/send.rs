@@ -66,10 +66,15 @@ impl Credit {
 
 /// What the process hands to its publishing task.
 enum Outgoing {
-    /// A frame, and the sequence number of its first IP.
-    Frame(u64, Bytes),
-    /// The stream ended after this many IPs: tell the receiver until it answers.
-    End(u64),
+    /// A frame, the sender's life and the sequence number of its first IP.
+    Frame(u64, u64, Bytes),
+    /// The stream ended after `total` IPs: tell the receiver until it answers.
+    End {
+        /// The sender's life.
+        life: u64,
+        /// How many IPs it sent.
+        total: u64,
+    },
 }
 
 impl Component for RemoteSend {
@@ -118,7 +123,8 @@ impl Component for RemoteSend {
         )));
         // Room for the frame's header and one IP's tag and length.
         let largest = client.server_info().max_payload.saturating_sub(32);
-        let mut writer = FrameWriter::new(0);
+        let life = new_life();
+        let mut writer = FrameWriter::new(life, 0);
         let mut batch = Vec::new();
         let mut next = 0u64;
         loop {
@@ -144,7 +150,7 @@ impl Component for RemoteSend {
                         ctx,
                         &to_task,
                         &credit,
-                        Outgoing::Frame(first, writer.take()),
+                        Outgoing::Frame(life, first, writer.take()),
                     )?;
                 }
                 writer.push(&ip);
@@ -155,10 +161,10 @@ impl Component for RemoteSend {
                 ctx,
                 &to_task,
                 &credit,
-                Outgoing::Frame(first, writer.take()),
+                Outgoing::Frame(life, first, writer.take()),
             )?;
         }
-        self.hand_over(ctx, &to_task, &credit, Outgoing::End(next))?;
+        self.hand_over(ctx, &to_task, &credit, Outgoing::End { life, total: next })?;
         drop(to_task);
         loop {
             if let Some(reason) = credit.failure() {
@@ -222,6 +228,18 @@ impl RemoteSend {
     fn failure(&self, reason: String) -> ProcessError {
         ProcessError::failed(format!("{}: {reason}", self.link.describe()))
     }
+}
+
+/// A number for this life of a sender, unlike any other's (time, process and a counter).
+fn new_life() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let count = STARTED.fetch_add(1, Ordering::Relaxed);
+    nanos ^ (u64::from(std::process::id()) << 40) ^ count.rotate_left(20)
 }
 
 /// Takes the receiver's credit as it comes, asks for it while the process is starved, and
@@ -291,25 +309,25 @@ async fn publish(
     while from_process.recv_many(&mut batch, FRAMES_IN_FLIGHT).await > 0 {
         for outgoing in batch.drain(..) {
             let (result, ended) = match outgoing {
-                Outgoing::Frame(first, frame) if link.durable => (
-                    durable::publish(&client, &link, first.to_string(), frame).await,
+                Outgoing::Frame(life, first, frame) if link.durable => (
+                    durable::publish(&client, &link, format!("{life:x}-{first}"), frame).await,
                     false,
                 ),
-                Outgoing::Frame(_, frame) => (
+                Outgoing::Frame(_, _, frame) => (
                     client
                         .publish(link.data.clone(), frame)
                         .await
                         .map_err(|e| format!("cannot publish: {e}")),
                     false,
                 ),
-                Outgoing::End(total) if link.durable => {
-                    let end = Message::End { total }.encode();
+                Outgoing::End { life, total } if link.durable => {
+                    let end = Message::End { life, total }.encode();
                     (
-                        durable::publish(&client, &link, "end".into(), end).await,
+                        durable::publish(&client, &link, format!("{life:x}-end"), end).await,
                         true,
                     )
                 }
-                Outgoing::End(total) => (end(&client, &link, total).await, true),
+                Outgoing::End { life, total } => (end(&client, &link, life, total).await, true),
             };
             if let Err(reason) = result {
                 credit.fail(reason);
@@ -325,8 +343,13 @@ async fn publish(
 }
 
 /// Tells the receiver the stream ended after `total` IPs, until it answers or is gone.
-async fn end(client: &async_nats::Client, link: &EdgeLink, total: u64) -> Result<(), String> {
-    let message = Message::End { total }.encode();
+async fn end(
+    client: &async_nats::Client,
+    link: &EdgeLink,
+    life: u64,
+    total: u64,
+) -> Result<(), String> {
+    let message = Message::End { life, total }.encode();
     loop {
         let asked = client.request(link.data.clone(), message.clone());
         match tokio::time::timeout(ASK_EVERY * 4, asked).await {
