@@ -207,13 +207,15 @@ enum Source {
     /// A core NATS subscription to the data subject.
     Core(async_nats::Subscriber),
     /// A durable edge's JetStream consumer.
-    Durable(async_nats::jetstream::consumer::pull::Stream),
+    Durable(Box<async_nats::jetstream::consumer::pull::Stream>),
 }
 
 impl Source {
     async fn open(client: &async_nats::Client, link: &EdgeLink) -> Result<Source, String> {
         if link.durable {
-            return durable::consume(client, link).await.map(Source::Durable);
+            return durable::consume(client, link)
+                .await
+                .map(|messages| Source::Durable(Box::new(messages)));
         }
         let subscriber = client
             .subscribe(link.data.clone())
