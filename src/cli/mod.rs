@@ -473,11 +473,16 @@ fn run_placed(
                 message,
             } => {
                 failed = true;
-                if node.is_empty() {
-                    eprintln!("flowd: {message}");
-                } else {
-                    eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}");
-                }
+                eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}");
+            }
+            ShareEvent::Lost {
+                message, resumes, ..
+            } => {
+                failed |= !resumes;
+                eprintln!("flowd: {message}");
+            }
+            ShareEvent::Resumed { runtime } => {
+                eprintln!("flowd: runtime '{runtime}' is back and runs its share again");
             }
             ShareEvent::Deadlock { runtime, message } => {
                 failed = true;

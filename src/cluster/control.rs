@@ -42,6 +42,10 @@ pub(crate) struct Answer {
     /// Why the request was not done, if it was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Which start of the runtime answers: a runtime that restarted answers with another,
+    /// and has lost the shares it ran.
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 /// What a share reports to the runtime that placed it.
@@ -57,11 +61,11 @@ pub enum ShareEvent {
         /// The line.
         message: String,
     },
-    /// A process failed, or the share as a whole (`node` empty).
+    /// A process failed.
     Error {
         /// The runtime.
         runtime: String,
-        /// The process, or empty.
+        /// The process.
         node: String,
         /// What went wrong.
         message: String,
@@ -72,6 +76,21 @@ pub enum ShareEvent {
         runtime: String,
         /// The story.
         message: String,
+    },
+    /// A runtime stopped answering.
+    Lost {
+        /// The runtime.
+        runtime: String,
+        /// What was lost, and what happens next.
+        message: String,
+        /// Whether its share is deployed again when it comes back (every remote edge into
+        /// it is durable); if not, the whole graph is stopped.
+        resumes: bool,
+    },
+    /// A runtime that was lost answers again and runs its share anew.
+    Resumed {
+        /// The runtime.
+        runtime: String,
     },
     /// The share ended: by itself, or stopped.
     Ended {
@@ -119,6 +138,8 @@ impl ShareEvent {
             ShareEvent::Output { runtime, .. }
             | ShareEvent::Error { runtime, .. }
             | ShareEvent::Deadlock { runtime, .. }
+            | ShareEvent::Lost { runtime, .. }
+            | ShareEvent::Resumed { runtime }
             | ShareEvent::Ended { runtime, .. } => runtime,
         }
     }

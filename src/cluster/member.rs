@@ -53,6 +53,14 @@ impl Member {
             .map_err(|e| format!("cannot listen for control requests: {e}"))?;
         let shares = Shares::default();
         let serving = shares.clone();
+        let incarnation = format!(
+            "{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        );
         let listener = runtime.spawn(async move {
             let mut subscriber = subscriber;
             while let Some(request) = subscriber.next().await {
@@ -67,7 +75,7 @@ impl Member {
                     .to_string();
                 let (cluster, registry, shares) =
                     (cluster.clone(), registry.clone(), serving.clone());
-                let config = config.clone();
+                let (config, incarnation) = (config.clone(), incarnation.clone());
                 // Starting a network spawns threads: not on the runtime's workers.
                 let answer = tokio::task::spawn_blocking(move || {
                     let done = match kind.as_str() {
@@ -76,11 +84,15 @@ impl Member {
                         "ping" => Ok(()),
                         other => Err(format!("unknown control request '{other}'")),
                     };
-                    Answer { error: done.err() }
+                    Answer {
+                        error: done.err(),
+                        incarnation: incarnation.clone(),
+                    }
                 })
                 .await
                 .unwrap_or_else(|e| Answer {
                     error: Some(format!("the request failed: {e}")),
+                    incarnation: String::new(),
                 });
                 let body = serde_json::to_vec(&answer).unwrap_or_default();
                 let _ = client.publish(reply, body.into()).await;

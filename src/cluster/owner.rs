@@ -64,6 +64,7 @@ impl PlacedRun {
         let (sender, events) = crossbeam_channel::bounded(4096);
         forward_remote_events(cluster, &share, sender.clone())?;
         let mut deployed = Vec::new();
+        let mut incarnations = BTreeMap::new();
         for runtime in placement.others(home) {
             let started = request(cluster, runtime, "ping", Vec::new())
                 .map_err(|e| {
@@ -74,7 +75,7 @@ impl PlacedRun {
                         cluster.url()
                     )
                 })
-                .and_then(|()| {
+                .and_then(|_| {
                     let deploy = Deploy {
                         share: placement.shares[runtime].to_json(),
                         owner: home.to_string(),
@@ -83,11 +84,16 @@ impl PlacedRun {
                     request(cluster, runtime, "deploy", body)
                         .map_err(|e| format!("runtime '{runtime}' cannot run its share: {e}"))
                 });
-            if let Err(error) = started {
-                stop_remote(cluster, &share, &deployed);
-                return Err(error);
+            match started {
+                Ok(incarnation) => {
+                    incarnations.insert(runtime.to_string(), incarnation);
+                    deployed.push(runtime.to_string());
+                }
+                Err(error) => {
+                    stop_remote(cluster, &share, &deployed);
+                    return Err(error);
+                }
             }
-            deployed.push(runtime.to_string());
         }
         let config = NetworkConfig {
             external_ports: false,
@@ -107,7 +113,13 @@ impl PlacedRun {
         let running = Arc::new(Mutex::new(
             placement.shares.keys().cloned().collect::<BTreeSet<_>>(),
         ));
-        watch_runtimes(cluster, &placement, home, running.clone(), sender);
+        watch_runtimes(
+            cluster,
+            &placement,
+            (home, incarnations),
+            running.clone(),
+            sender,
+        );
         Ok(PlacedRun {
             cluster: cluster.clone(),
             share,
@@ -118,7 +130,7 @@ impl PlacedRun {
     }
 
     /// The next event of any share; `None` once every share has ended. A runtime found dead
-    /// is reported (an error without a process, then its end) and the rest is stopped.
+    /// is reported ([`ShareEvent::Lost`]); unless its share can resume, the rest is stopped.
     pub fn next_event(&mut self) -> Option<ShareEvent> {
         if self.running.lock().map(|r| r.is_empty()).unwrap_or(true) {
             return None;
@@ -130,7 +142,7 @@ impl PlacedRun {
                     running.remove(runtime);
                 }
             }
-            ShareEvent::Error { node, .. } if node.is_empty() => self.stop(),
+            ShareEvent::Lost { resumes: false, .. } => self.stop(),
             _ => {}
         }
         Some(event)
@@ -162,8 +174,9 @@ fn run_id(home: &str) -> String {
     format!("{home}-{}-{nanos:x}", std::process::id())
 }
 
-/// Sends a control request of `kind` to `runtime` and waits for its answer.
-fn request(cluster: &Cluster, runtime: &str, kind: &str, body: Vec<u8>) -> Result<(), String> {
+/// Sends a control request of `kind` to `runtime` and waits for its answer: the incarnation
+/// of the runtime that did it.
+fn request(cluster: &Cluster, runtime: &str, kind: &str, body: Vec<u8>) -> Result<String, String> {
     request_within(cluster, runtime, kind, body, ANSWER_WITHIN)
 }
 
@@ -174,7 +187,7 @@ fn request_within(
     kind: &str,
     body: Vec<u8>,
     within: Duration,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let runtime_handle = io_runtime().map_err(|e| e.to_string())?;
     let client = cluster.client().clone();
     let subject = control_subject(runtime, kind);
@@ -188,7 +201,7 @@ fn request_within(
     };
     let answer: Answer =
         serde_json::from_slice(&message.payload).map_err(|e| format!("a malformed answer: {e}"))?;
-    answer.error.map_or(Ok(()), Err)
+    answer.error.map_or(Ok(answer.incarnation), Err)
 }
 
 /// Asks each of `runtimes` to stop the share; what does not answer is only logged.
@@ -262,69 +275,118 @@ fn forward_local_events(
     }
 }
 
-/// Pings every other runtime while its share runs; one that misses [`MISSES`] pings in a
-/// row is reported dead, with the processes that ran there.
+/// What the watcher knows of one other runtime.
+struct Watched {
+    /// Its share, to deploy again when it comes back.
+    share: Graph,
+    /// The processes placed there, for messages.
+    processes: String,
+    /// Whether its share may resume after a crash: every remote edge into it is durable.
+    resumes: bool,
+    /// Pings missed in a row.
+    missed: u32,
+    /// Whether it has been reported lost (and waits to come back).
+    lost: bool,
+    /// The start of the runtime that runs the share.
+    incarnation: String,
+}
+
+impl Watched {
+    fn of(share: &Graph, incarnation: String) -> Watched {
+        let placed: Vec<String> = share
+            .nodes
+            .iter()
+            .filter(|n| n.component != super::edge::SEND && n.component != super::edge::RECEIVE)
+            .map(|n| format!("'{}'", n.id))
+            .collect();
+        let resumes = share
+            .nodes
+            .iter()
+            .filter(|n| n.component == super::edge::RECEIVE)
+            .all(|n| {
+                n.metadata.as_ref().and_then(|m| m.get("durable"))
+                    == Some(&serde_json::Value::Bool(true))
+            });
+        Watched {
+            share: share.clone(),
+            processes: placed.join(", "),
+            resumes,
+            missed: 0,
+            lost: false,
+            incarnation,
+        }
+    }
+}
+
+/// Pings every other runtime while its share runs. One that misses [`MISSES`] pings in a row
+/// is reported lost, with the processes that ran there. If every remote edge into its share
+/// is durable, it is awaited: when it answers again its share is deployed anew and takes up
+/// the stream where it was acknowledged; otherwise its share is ended.
 fn watch_runtimes(
     cluster: &Arc<Cluster>,
     placement: &Placement,
-    home: &str,
+    (home, mut incarnations): (&str, BTreeMap<String, String>),
     running: Arc<Mutex<BTreeSet<String>>>,
     sender: Sender<ShareEvent>,
 ) {
-    let processes: BTreeMap<String, Vec<String>> = placement
+    let mut watched: BTreeMap<String, Watched> = placement
         .others(home)
         .map(|runtime| {
-            let ids = placement.shares[runtime]
-                .nodes
-                .iter()
-                .filter(|n| !n.id.starts_with("remote-"))
-                .map(|n| format!("'{}'", n.id))
-                .collect();
-            (runtime.to_string(), ids)
+            let incarnation = incarnations.remove(runtime).unwrap_or_default();
+            let state = Watched::of(&placement.shares[runtime], incarnation);
+            (runtime.to_string(), state)
         })
         .collect();
-    if processes.is_empty() {
+    if watched.is_empty() {
         return;
     }
-    let cluster = cluster.clone();
+    let (cluster, home) = (cluster.clone(), home.to_string());
     let spawned = std::thread::Builder::new()
         .name("flowd-placed-watch".into())
         .spawn(move || {
-            let mut missed: BTreeMap<String, u32> = BTreeMap::new();
+            let mut down_since = None;
             loop {
                 std::thread::sleep(PING_EVERY);
+                if let Some(reason) =
+                    super::edge::connection_lost(cluster.client(), &mut down_since)
+                {
+                    // Nothing can be told or awaited without the server: the run ends.
+                    let ended: Vec<String> = running
+                        .lock()
+                        .map(|r| r.iter().cloned().collect())
+                        .unwrap_or_default();
+                    let _ = sender.send(ShareEvent::Lost {
+                        runtime: home.clone(),
+                        message: format!("runtime '{home}' {reason}"),
+                        resumes: false,
+                    });
+                    for runtime in ended {
+                        let _ = sender.send(ShareEvent::Ended {
+                            runtime,
+                            stopped: true,
+                        });
+                    }
+                    return;
+                }
                 let alive: Vec<String> = match running.lock() {
                     Ok(running) if !running.is_empty() => running
                         .iter()
-                        .filter(|r| processes.contains_key(*r))
+                        .filter(|r| watched.contains_key(*r))
                         .cloned()
                         .collect(),
                     _ => return,
                 };
                 for runtime in alive {
-                    let misses = missed.entry(runtime.clone()).or_default();
-                    if request_within(&cluster, &runtime, "ping", Vec::new(), PING_WITHIN).is_ok() {
-                        *misses = 0;
+                    let Some(state) = watched.get_mut(&runtime) else {
                         continue;
-                    }
-                    *misses += 1;
-                    if *misses < MISSES {
-                        continue;
-                    }
-                    let lost = processes[&runtime].join(", ");
-                    let report = ShareEvent::Error {
-                        runtime: runtime.clone(),
-                        node: String::new(),
-                        message: format!(
-                            "runtime '{runtime}' stopped answering; its processes {lost} are lost"
-                        ),
                     };
-                    let ended = ShareEvent::Ended {
-                        runtime: runtime.clone(),
-                        stopped: true,
-                    };
-                    if sender.send(report).is_err() || sender.send(ended).is_err() {
-                        return;
+                    let answered =
+                        request_within(&cluster, &runtime, "ping", Vec::new(), PING_WITHIN).ok();
+                    let events = check(&cluster, &home, &runtime, state, answered);
+                    for event in events {
+                        if sender.send(event).is_err() {
+                            return;
+                        }
                     }
                 }
             }
@@ -332,4 +394,91 @@ fn watch_runtimes(
     if let Err(error) = spawned {
         tracing::error!("cannot start a thread watching the runtimes: {error}");
     }
+}
+
+/// What one ping's answer (or its absence) means for `runtime`.
+fn check(
+    cluster: &Cluster,
+    home: &str,
+    runtime: &str,
+    state: &mut Watched,
+    answered: Option<String>,
+) -> Vec<ShareEvent> {
+    let mut events = Vec::new();
+    if let Some(incarnation) = answered {
+        state.missed = 0;
+        if !state.lost && incarnation == state.incarnation {
+            return events;
+        }
+        if !state.lost {
+            // It restarted between two pings: its share is gone all the same.
+            events = lose(runtime, state);
+            if !state.resumes {
+                return events;
+            }
+        }
+        state.lost = false;
+        let deploy = Deploy {
+            share: state.share.to_json(),
+            owner: home.to_string(),
+        };
+        let body = serde_json::to_vec(&deploy).unwrap_or_default();
+        let deployed = request(cluster, runtime, "deploy", body);
+        events.extend(match deployed {
+            Ok(incarnation) => {
+                state.incarnation = incarnation;
+                vec![ShareEvent::Resumed {
+                    runtime: runtime.to_string(),
+                }]
+            }
+            Err(error) => vec![
+                ShareEvent::Lost {
+                    runtime: runtime.to_string(),
+                    message: format!(
+                        "runtime '{runtime}' is back but cannot run its share again: {error}"
+                    ),
+                    resumes: false,
+                },
+                ShareEvent::Ended {
+                    runtime: runtime.to_string(),
+                    stopped: true,
+                },
+            ],
+        });
+        return events;
+    }
+    state.missed += 1;
+    if state.lost || state.missed < MISSES {
+        return events;
+    }
+    lose(runtime, state)
+}
+
+/// Marks `runtime` lost and says so: awaited if its share can resume, ended if not.
+fn lose(runtime: &str, state: &mut Watched) -> Vec<ShareEvent> {
+    state.lost = true;
+    let processes = &state.processes;
+    if state.resumes {
+        return vec![ShareEvent::Lost {
+            runtime: runtime.to_string(),
+            message: format!(
+                "runtime '{runtime}' stopped answering; its processes {processes} resume when \
+                 it comes back (every edge into them is durable)"
+            ),
+            resumes: true,
+        }];
+    }
+    vec![
+        ShareEvent::Lost {
+            runtime: runtime.to_string(),
+            message: format!(
+                "runtime '{runtime}' stopped answering; its processes {processes} are lost"
+            ),
+            resumes: false,
+        },
+        ShareEvent::Ended {
+            runtime: runtime.to_string(),
+            stopped: true,
+        },
+    ]
 }

@@ -27,6 +27,7 @@ mod send;
 
 pub use receive::RemoteReceive;
 pub use send::RemoteSend;
+pub(crate) use send::connection_lost;
 
 /// The component name of the sending end.
 pub const SEND: &str = "remote/Send";

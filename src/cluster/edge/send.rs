@@ -280,7 +280,7 @@ async fn listen(
 }
 
 /// Why the edge must fail, once the connection has been down for [`RECONNECT_GRACE`].
-pub(super) fn connection_lost(
+pub(crate) fn connection_lost(
     client: &async_nats::Client,
     down_since: &mut Option<Instant>,
 ) -> Option<String> {
