@@ -6,6 +6,10 @@
 //! - `remote_edge/remote_8B`, `remote_edge/remote_1KiB`: the same graph with `core/Drop`
 //!   placed on a second runtime (its own NATS connection), timed from start until both
 //!   shares have finished;
+//! - `remote_edge/durable_8B`: the remote graph with the edge durable (JetStream);
+//! - `crash_resume` (printed, not criterion): the durable run with the receiving share
+//!   stopped at half way and started again, against the same run without the crash, median
+//!   of 5 each;
 //! - `latency/remote_edge`: one IP in an exported inport on one runtime and out of an
 //!   exported outport on the other, across an idle remote edge (a `core/Repeat` each side);
 //! - `latency/nats_request`: a bare async-nats request and reply through the same server.
@@ -65,6 +69,11 @@ fn start_placed(graph: &Graph, runtimes: &BTreeMap<String, Registry>) -> Vec<Net
 
 /// `bench/Generate -> core/Drop`, the sink on `west` when `remote`.
 fn generate_and_drop(count: u64, size: usize, remote: bool) -> Graph {
+    generate_and_drop_with(count, size, remote, false)
+}
+
+/// As [`generate_and_drop`], the edge durable when `durable`.
+fn generate_and_drop_with(count: u64, size: usize, remote: bool, durable: bool) -> Graph {
     let mut graph = common::pipeline("core/Repeat", count, size);
     // No stages: the generator straight into the sink.
     graph.nodes.retain(|n| !n.id.starts_with("stage"));
@@ -73,6 +82,9 @@ fn generate_and_drop(count: u64, size: usize, remote: bool) -> Graph {
         flowd::graph::Connection::Iip(_) => true,
     });
     graph.add_edge(PortRef::new("gen", "out"), PortRef::new("sink", "in"));
+    if durable && let Some(flowd::graph::Connection::Edge(edge)) = graph.connections.last_mut() {
+        edge.metadata = serde_json::json!({"durable": true}).as_object().cloned();
+    }
     if remote && let Some(sink) = graph.nodes.iter_mut().find(|n| n.id == "sink") {
         sink.metadata = serde_json::json!({"runtime": "west"}).as_object().cloned();
     }
@@ -99,7 +111,62 @@ fn bench_throughput(c: &mut Criterion, url: &str) {
             });
         });
     }
+    let (_, size, count) = SIZES[0];
+    group.throughput(Throughput::Elements(count));
+    let durable = generate_and_drop_with(count, size, true, true);
+    group.bench_function("durable_8B", |b| {
+        b.iter(|| {
+            for network in start_placed(&durable, &runtimes) {
+                let outcome = network.wait();
+                assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+            }
+        });
+    });
     group.finish();
+    crash_resume(&runtimes, &durable);
+}
+
+/// Times the durable run with and without a crash of the receiving share at half way.
+fn crash_resume(runtimes: &BTreeMap<String, Registry>, graph: &Graph) {
+    let timed = |crash: bool| {
+        let run = format!("run{}", RUNS.fetch_add(1, Ordering::Relaxed));
+        let placement =
+            Placement::split(graph, "home", &run, &BTreeMap::new()).expect("the graph places");
+        let start = |name: &str| {
+            Network::start(
+                &placement.shares[name],
+                &runtimes[name],
+                NetworkConfig::default(),
+            )
+            .expect("the share starts")
+        };
+        let started = Instant::now();
+        let home = start("home");
+        let mut west = start("west");
+        if crash {
+            std::thread::sleep(Duration::from_millis(40));
+            drop(west);
+            west = start("west");
+        }
+        for network in [home, west] {
+            let outcome = network.wait();
+            assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        }
+        started.elapsed()
+    };
+    let median = |crash: bool| {
+        let mut times: Vec<Duration> = (0..5).map(|_| timed(crash)).collect();
+        times.sort();
+        times[2]
+    };
+    let (plain, crashed) = (median(false), median(true));
+    println!(
+        "crash_resume: durable run {:.1} ms, with the receiver stopped and started again {:.1} ms \
+         (one crash and resume costs {:.1} ms)",
+        plain.as_secs_f64() * 1e3,
+        crashed.as_secs_f64() * 1e3,
+        (crashed.as_secs_f64() - plain.as_secs_f64()) * 1e3
+    );
 }
 
 /// `IN -> core/Repeat (home) -> core/Repeat (west) -> OUT`, running.
@@ -196,6 +263,10 @@ fn summary() {
                 remote / local
             );
         }
+    }
+    if let Some(durable) = median_ns("remote_edge", "durable_8B") {
+        let count = SIZES[0].2 as f64;
+        println!("8B durable: {:.2} M IPs/s", count / (durable / 1e9) / 1e6);
     }
     if let (Some(edge), Some(request)) = (
         median_ns("latency", "remote_edge"),

@@ -98,9 +98,9 @@ pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
     value["median"]["point_estimate"].as_f64()
 }
 
-/// A nats-server (Debian's package) on a free loopback port, killed when dropped; its URL is
-/// the second field.
-pub struct NatsServer(pub std::process::Child, pub String);
+/// A nats-server (Debian's package) on a free loopback port, with JetStream storing in a
+/// temporary directory, killed when dropped; its URL is the second field.
+pub struct NatsServer(pub std::process::Child, pub String, tempfile::TempDir);
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
@@ -117,14 +117,16 @@ pub fn nats_server() -> Option<NatsServer> {
         .and_then(|l| l.local_addr())
         .ok()?
         .port();
+    let dir = tempfile::tempdir().ok()?;
     let child = std::process::Command::new(program)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
     let address = format!("127.0.0.1:{port}");
-    let server = NatsServer(child, format!("nats://{address}"));
+    let server = NatsServer(child, format!("nats://{address}"), dir);
     for _ in 0..200 {
         if std::net::TcpStream::connect(&address).is_ok() {
             return Some(server);

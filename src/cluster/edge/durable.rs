@@ -51,14 +51,20 @@ fn stream_name(link: &EdgeLink) -> String {
     format!("FLOWD-EDGE-{hash:016x}")
 }
 
-/// Creates the edge's stream, or finds it (both ends call this; the first one creates it).
+/// Creates the edge's stream, or finds it (both ends call this, at the same time as often as
+/// not: whoever loses the race to create it finds it).
 pub(super) async fn ensure_stream(
     client: &async_nats::Client,
     link: &EdgeLink,
 ) -> Result<stream::Stream, String> {
-    jetstream::new(client.clone())
-        .get_or_create_stream(stream::Config {
-            name: stream_name(link),
+    let context = jetstream::new(client.clone());
+    let name = stream_name(link);
+    if let Ok(stream) = context.get_stream(&name).await {
+        return Ok(stream);
+    }
+    let created = context
+        .create_stream(stream::Config {
+            name: name.clone(),
             subjects: vec![link.data.clone()],
             retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
@@ -68,8 +74,14 @@ pub(super) async fn ensure_stream(
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
-        .await
-        .map_err(|e| format!("cannot create its JetStream stream (is JetStream on?): {e}"))
+        .await;
+    match created {
+        Ok(stream) => Ok(stream),
+        Err(error) => context
+            .get_stream(&name)
+            .await
+            .map_err(|_| format!("cannot create its JetStream stream (is JetStream on?): {error}")),
+    }
 }
 
 /// Publishes `frame` with the message id `id`, waiting while the stream is full.

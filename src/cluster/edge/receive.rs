@@ -81,6 +81,19 @@ const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Component for RemoteReceive {
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
+        let result = self.receive(ctx);
+        // A durable edge's receiver that stops says nothing (its share may come back), but
+        // one that fails will not take up the stream again: its sender must not wait for it.
+        if self.link.durable && matches!(result, Err(ProcessError::Failed(_))) {
+            let client = self.cluster.client().clone();
+            let _ = self.announce_closed(ctx, &client);
+        }
+        result
+    }
+}
+
+impl RemoteReceive {
+    fn receive(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let output = ctx.outport("out")?;
         let runtime = io_runtime()?;
         let client = self.cluster.client().clone();
