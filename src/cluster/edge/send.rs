@@ -22,6 +22,10 @@ const FRAMES_IN_FLIGHT: usize = 8;
 /// The most IPs taken from the inport at once (and so put in one frame).
 const MAX_BATCH: u64 = 4096;
 
+/// As [`MAX_BATCH`] for a durable edge: each frame waits for the server to store it, so
+/// frames are larger (still cut at [`FRAME_BYTES`]).
+const MAX_DURABLE_BATCH: u64 = 16_384;
+
 /// How long the connection to NATS may be down before the edge fails: reconnecting within it
 /// loses nothing that sequence numbers would not catch.
 pub(super) const RECONNECT_GRACE: Duration = Duration::from_secs(3);
@@ -133,7 +137,12 @@ impl Component for RemoteSend {
                 return Ok(());
             };
             batch.clear();
-            let taken = ctx.recv_batch(input, &mut batch, room.min(MAX_BATCH) as usize)?;
+            let most = if link.durable {
+                MAX_DURABLE_BATCH
+            } else {
+                MAX_BATCH
+            };
+            let taken = ctx.recv_batch(input, &mut batch, room.min(most) as usize)?;
             if taken == 0 {
                 break;
             }
