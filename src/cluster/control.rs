@@ -23,8 +23,8 @@ pub(crate) fn events_subject(share: &str) -> String {
 /// A request to run a share.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Deploy {
-    /// The share, as an FBP JSON graph (its name namespaces its remote edges).
-    pub share: serde_json::Value,
+    /// The share, as FBP JSON text (its name namespaces its remote edges).
+    pub share: String,
     /// The runtime that placed it.
     pub owner: String,
 }

@@ -104,6 +104,11 @@ impl FrameWriter {
         self.count += 1;
     }
 
+    /// The life of the sender writing it.
+    pub(crate) fn life(&self) -> u64 {
+        self.life
+    }
+
     /// The sequence number of the frame's first IP.
     pub(crate) fn first(&self) -> u64 {
         self.first

@@ -44,13 +44,8 @@ impl Member {
         let runtime = io_runtime().map_err(|e| e.to_string())?;
         let client = cluster.client().clone();
         let subject = control_subject(cluster.name(), "*");
-        let subscriber = runtime
-            .block_on(async {
-                let subscriber = client.subscribe(subject).await?;
-                client.flush().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(subscriber)
-            })
-            .map_err(|e| format!("cannot listen for control requests: {e}"))?;
+        let subscriber =
+            runtime.block_on(super::subscribe(&client, subject, "control requests"))?;
         let shares = Shares::default();
         let serving = shares.clone();
         let incarnation = format!(
@@ -133,7 +128,7 @@ fn deploy(
 ) -> Result<(), String> {
     let request: Deploy =
         serde_json::from_slice(payload).map_err(|e| format!("malformed deploy request: {e}"))?;
-    let share = Graph::from_json(&request.share.to_string()).map_err(|e| e.to_string())?;
+    let share = Graph::from_json(&request.share).map_err(|e| e.to_string())?;
     let name = share.name().ok_or("a share must have a name")?.to_string();
     // The remote edges' components exist for the shares alone.
     let registry = registry.snapshot();

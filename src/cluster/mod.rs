@@ -95,6 +95,24 @@ impl Cluster {
     }
 }
 
+/// Subscribes `client` to `subject` and waits until the server has the subscription, so that
+/// nothing published after this returns is missed; `what` names the subject in errors.
+pub(crate) async fn subscribe(
+    client: &async_nats::Client,
+    subject: String,
+    what: &str,
+) -> Result<async_nats::Subscriber, String> {
+    let subscriber = client
+        .subscribe(subject)
+        .await
+        .map_err(|e| format!("cannot subscribe to {what}: {e}"))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| format!("cannot subscribe to {what}: {e}"))?;
+    Ok(subscriber)
+}
+
 /// Whether `c` may appear in a runtime's name (which is also a subject token).
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'

@@ -76,12 +76,7 @@ impl PlacedRun {
                     )
                 })
                 .and_then(|_| {
-                    let deploy = Deploy {
-                        share: placement.shares[runtime].to_json(),
-                        owner: home.to_string(),
-                    };
-                    let body = serde_json::to_vec(&deploy).unwrap_or_default();
-                    request(cluster, runtime, "deploy", body)
+                    deploy(cluster, runtime, &placement.shares[runtime], home)
                         .map_err(|e| format!("runtime '{runtime}' cannot run its share: {e}"))
                 });
             match started {
@@ -204,6 +199,16 @@ fn request_within(
     answer.error.map_or(Ok(answer.incarnation), Err)
 }
 
+/// Asks `runtime` to run `share` for the runtime `home`; the incarnation that runs it.
+fn deploy(cluster: &Cluster, runtime: &str, share: &Graph, home: &str) -> Result<String, String> {
+    let deploy = Deploy {
+        share: share.to_json_string(),
+        owner: home.to_string(),
+    };
+    let body = serde_json::to_vec(&deploy).unwrap_or_default();
+    request(cluster, runtime, "deploy", body)
+}
+
 /// Asks each of `runtimes` to stop the share; what does not answer is only logged.
 fn stop_remote(cluster: &Cluster, share: &str, runtimes: &[String]) {
     let body = serde_json::to_vec(&Stop {
@@ -226,13 +231,8 @@ fn forward_remote_events(
     let runtime = io_runtime().map_err(|e| e.to_string())?;
     let client = cluster.client().clone();
     let subject = events_subject(share);
-    let mut subscriber = runtime
-        .block_on(async {
-            let subscriber = client.subscribe(subject).await?;
-            client.flush().await?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(subscriber)
-        })
-        .map_err(|e| format!("cannot subscribe to the shares' events: {e}"))?;
+    let mut subscriber =
+        runtime.block_on(super::subscribe(&client, subject, "the shares' events"))?;
     std::thread::Builder::new()
         .name("flowd-placed-events".into())
         .spawn(move || {
@@ -418,13 +418,7 @@ fn check(
             }
         }
         state.lost = false;
-        let deploy = Deploy {
-            share: state.share.to_json(),
-            owner: home.to_string(),
-        };
-        let body = serde_json::to_vec(&deploy).unwrap_or_default();
-        let deployed = request(cluster, runtime, "deploy", body);
-        events.extend(match deployed {
+        events.extend(match deploy(cluster, runtime, &state.share, home) {
             Ok(incarnation) => {
                 state.incarnation = incarnation;
                 vec![ShareEvent::Resumed {

@@ -230,15 +230,9 @@ impl Source {
                 .await
                 .map(|messages| Source::Durable(Box::new(messages)));
         }
-        let subscriber = client
-            .subscribe(link.data.clone())
+        crate::cluster::subscribe(client, link.data.clone(), "its data")
             .await
-            .map_err(|e| format!("cannot subscribe to its data: {e}"))?;
-        client
-            .flush()
-            .await
-            .map_err(|e| format!("cannot subscribe to its data: {e}"))?;
-        Ok(Source::Core(subscriber))
+            .map(Source::Core)
     }
 
     /// The next message, `None` when the source has ended.

@@ -9,8 +9,8 @@ use crossbeam_channel::{Receiver, Sender};
 use futures_util::StreamExt;
 
 use super::{ASK_EVERY, EdgeLink, FRAME_BYTES, durable};
-use crate::cluster::Cluster;
 use crate::cluster::frame::{FrameWriter, Message};
+use crate::cluster::{Cluster, subscribe};
 use crate::component::Component;
 use crate::component::connect::bridge::{self, AsyncReceiver};
 use crate::component::connect::{AbortOnDrop, io_runtime, wait_for};
@@ -68,6 +68,14 @@ impl Credit {
     }
 }
 
+impl Outgoing {
+    /// The frame `writer` holds; the writer starts the next one.
+    fn frame(writer: &mut FrameWriter) -> Outgoing {
+        let (life, first) = (writer.life(), writer.first());
+        Outgoing::Frame(life, first, writer.take())
+    }
+}
+
 /// What the process hands to its publishing task.
 enum Outgoing {
     /// A frame, the sender's life and the sequence number of its first IP.
@@ -101,14 +109,11 @@ impl Component for RemoteSend {
             credit.starved.store(true, Ordering::Release);
         }
         let (poke, poked) = crossbeam_channel::bounded::<()>(1);
-        let subscribing = client.clone();
-        let subject = link.credit.clone();
+        let (subscribing, subject) = (client.clone(), link.credit.clone());
         let subscriber = wait_for(ctx, async move {
-            let subscriber = subscribing.subscribe(subject).await?;
-            subscribing.flush().await?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(subscriber)
+            subscribe(&subscribing, subject, "its credit").await
         })?
-        .map_err(|e| self.failure(format!("cannot subscribe to its credit: {e}")))?;
+        .map_err(|reason| self.failure(reason))?;
         let _listener = AbortOnDrop(runtime.spawn(listen(
             subscriber,
             client.clone(),
@@ -154,24 +159,12 @@ impl Component for RemoteSend {
                     )));
                 }
                 if writer.count() > 0 && writer.len() + size + 16 > FRAME_BYTES {
-                    let first = writer.first();
-                    self.hand_over(
-                        ctx,
-                        &to_task,
-                        &credit,
-                        Outgoing::Frame(life, first, writer.take()),
-                    )?;
+                    self.hand_over(ctx, &to_task, &credit, Outgoing::frame(&mut writer))?;
                 }
                 writer.push(&ip);
             }
             next += taken as u64;
-            let first = writer.first();
-            self.hand_over(
-                ctx,
-                &to_task,
-                &credit,
-                Outgoing::Frame(life, first, writer.take()),
-            )?;
+            self.hand_over(ctx, &to_task, &credit, Outgoing::frame(&mut writer))?;
         }
         self.hand_over(ctx, &to_task, &credit, Outgoing::End { life, total: next })?;
         drop(to_task);
