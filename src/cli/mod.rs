@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use crate::cluster::{Cluster, Member, PlacedRun, ShareEvent};
+use crate::cluster::{Cluster, Member, PlacedRun};
 use crate::component::Registry;
 use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
@@ -227,8 +227,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     match args.command {
-        None => serve::serve(ServeArgs::default(), registry, limits),
-        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, limits),
+        None => serve::serve(ServeArgs::default(), registry, limits, cluster),
+        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, limits, cluster),
         Some(Command::Run {
             graph: path,
             capacity,
@@ -404,9 +404,18 @@ fn run_graph(
         ..config
     };
     let network = Network::start(graph, registry, config).context("cannot start the network")?;
+    let failed = follow_events(network.events(), None);
+    // Every process has ended (the last event said so); dropping the handle releases the rest.
+    drop(network);
+    Ok(exit_code(failed))
+}
+
+/// Prints a network's output to stdout and its failures to stderr until its last event;
+/// whether anything failed. A placed network's failures name the runtime they happened on.
+fn follow_events(events: &crossbeam_channel::Receiver<Event>, placed: Option<&PlacedRun>) -> bool {
     let stdout = std::io::stdout();
     let mut failed = false;
-    for event in network.events().iter() {
+    for event in events.iter() {
         match event {
             Event::Output { message, .. } => {
                 let mut out = stdout.lock();
@@ -415,11 +424,28 @@ fn run_graph(
             }
             Event::ProcessError { node, message } => {
                 failed = true;
-                eprintln!("flowd: process '{node}' failed: {message}");
+                match placed.and_then(|run| run.runtime_of(&node).filter(|r| *r != run.home())) {
+                    Some(runtime) => {
+                        eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}")
+                    }
+                    None => eprintln!("flowd: process '{node}' failed: {message}"),
+                }
             }
             Event::Deadlock { message, .. } => {
                 failed = true;
                 eprintln!("flowd: {message}");
+            }
+            Event::RuntimeLost {
+                message, resumes, ..
+            } => {
+                eprintln!("flowd: {message}");
+                if !resumes {
+                    failed = true;
+                    placed.inspect(|run| run.stop());
+                }
+            }
+            Event::RuntimeResumed { runtime } => {
+                eprintln!("flowd: runtime '{runtime}' is back and runs its share again");
             }
             Event::Finished { uptime } | Event::Stopped { uptime } => {
                 tracing::info!("network ended after {uptime:?}");
@@ -428,13 +454,15 @@ fn run_graph(
             _ => {}
         }
     }
-    // Every process has ended (the last event said so); dropping the handle releases the rest.
-    drop(network);
-    Ok(if failed {
+    failed
+}
+
+fn exit_code(failed: bool) -> ExitCode {
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// Reads a placement file: a JSON object from process id to runtime name.
@@ -458,46 +486,14 @@ fn run_placed(
     config: NetworkConfig,
     placed: &BTreeMap<String, String>,
 ) -> anyhow::Result<ExitCode> {
-    let mut run = PlacedRun::start(cluster, registry, graph, config, placed)
+    let config = NetworkConfig {
+        external_ports: false,
+        ..config
+    };
+    let run = PlacedRun::start(cluster, registry, graph, config, placed)
         .map_err(anyhow::Error::msg)
         .context("cannot run the placed graph")?;
-    let mut failed = false;
-    while let Some(event) = run.next_event() {
-        match event {
-            ShareEvent::Output { message, .. } => {
-                let _ = writeln!(std::io::stdout().lock(), "{message}");
-            }
-            ShareEvent::Error {
-                runtime,
-                node,
-                message,
-            } => {
-                failed = true;
-                eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}");
-            }
-            ShareEvent::Lost {
-                message, resumes, ..
-            } => {
-                failed |= !resumes;
-                eprintln!("flowd: {message}");
-            }
-            ShareEvent::Resumed { runtime } => {
-                eprintln!("flowd: runtime '{runtime}' is back and runs its share again");
-            }
-            ShareEvent::Deadlock { runtime, message } => {
-                failed = true;
-                eprintln!("flowd: runtime '{runtime}': {message}");
-            }
-            ShareEvent::Ended { runtime, stopped } => {
-                tracing::info!("the share on '{runtime}' ended (stopped: {stopped})");
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(follow_events(run.events(), Some(&run))))
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

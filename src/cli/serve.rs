@@ -127,6 +127,7 @@ pub fn serve(
     args: ServeArgs,
     registry: Arc<Registry>,
     limits: super::Limits,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 ) -> anyhow::Result<ExitCode> {
     let secrets = secrets(&args)?;
     let full_secret = args.secret.first().cloned();
@@ -148,6 +149,7 @@ pub fn serve(
             watch_rate: (args.data_rate > 0).then_some(args.data_rate),
             ..Default::default()
         },
+        cluster,
     };
     let runtime = Runtime::new(config, registry);
     {

@@ -5,10 +5,25 @@
 //! running share publishes its events on `flowd.events.SHARE`, where the runtime that placed
 //! the graph collects them.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
-use super::{SUBJECT_ROOT, subject_token};
-use crate::engine::Event;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::placement::RECEIVE_PREFIX;
+use super::{Cluster, SUBJECT_ROOT, subject_token};
+use crate::engine::{Event, SHOWN_BYTES};
+use crate::graph::{Graph, PortRef};
+use crate::ip::{Ip, Payload};
+
+/// How long a runtime may take to answer a deploy.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// How long a runtime may take to answer a ping or a stop: one that takes longer is taken
+/// for gone (a stop waits while the protocol server waits).
+pub(crate) const PING_WITHIN: Duration = Duration::from_secs(2);
 
 /// Where runtime `name` takes control requests of `kind` (`deploy`, `stop`, `ping`).
 pub(crate) fn control_subject(name: &str, kind: &str) -> String {
@@ -27,6 +42,10 @@ pub(crate) struct Deploy {
     pub share: String,
     /// The runtime that placed it.
     pub owner: String,
+    /// Packets shown per edge per second, if the share's edges are watched (its packets
+    /// are then reported as [`ShareEvent::Packet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_rate: Option<u32>,
 }
 
 /// A request to stop the share of this name.
@@ -48,10 +67,11 @@ pub(crate) struct Answer {
     pub incarnation: String,
 }
 
-/// What a share reports to the runtime that placed it.
+/// What a share reports to the runtime that placed it, and what that runtime's watch over
+/// the others finds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
-pub enum ShareEvent {
+pub(crate) enum ShareEvent {
     /// A process printed a line.
     Output {
         /// The runtime it runs on.
@@ -60,6 +80,19 @@ pub enum ShareEvent {
         node: String,
         /// The line.
         message: String,
+    },
+    /// An IP passed on a watched edge.
+    Packet {
+        /// The edge's source.
+        src: Port,
+        /// The edge's target.
+        tgt: Port,
+        /// `data`, `open` or `close`.
+        kind: String,
+        /// The start of its payload (at most [`SHOWN_BYTES`]), base64.
+        payload: String,
+        /// The size of its whole payload.
+        size: usize,
     },
     /// A process failed.
     Error {
@@ -81,6 +114,8 @@ pub enum ShareEvent {
     Lost {
         /// The runtime.
         runtime: String,
+        /// The processes placed there.
+        processes: Vec<String>,
         /// What was lost, and what happens next.
         message: String,
         /// Whether its share is deployed again when it comes back (every remote edge into
@@ -106,6 +141,25 @@ impl ShareEvent {
     pub fn of(runtime: &str, event: &Event) -> Option<ShareEvent> {
         let runtime = runtime.to_string();
         Some(match event {
+            // A packet crossing runtimes is reported by the sending end alone.
+            Event::Data { edge, .. } if edge.src.process.starts_with(RECEIVE_PREFIX) => {
+                return None;
+            }
+            Event::Data { edge, ip } => {
+                let (kind, payload) = match ip {
+                    Ip::Data(p) => ("data", p),
+                    Ip::Open(p) => ("open", p),
+                    Ip::Close(p) => ("close", p),
+                };
+                let bytes = payload.as_bytes();
+                ShareEvent::Packet {
+                    src: Port::of(&edge.src),
+                    tgt: Port::of(&edge.tgt),
+                    kind: kind.to_string(),
+                    payload: BASE64.encode(&bytes[..bytes.len().min(SHOWN_BYTES)]),
+                    size: bytes.len(),
+                }
+            }
             Event::Output { node, message } => ShareEvent::Output {
                 runtime,
                 node: node.clone(),
@@ -131,16 +185,99 @@ impl ShareEvent {
             _ => return None,
         })
     }
+}
 
-    /// The runtime it comes from.
-    pub fn runtime(&self) -> &str {
-        match self {
-            ShareEvent::Output { runtime, .. }
-            | ShareEvent::Error { runtime, .. }
-            | ShareEvent::Deadlock { runtime, .. }
-            | ShareEvent::Lost { runtime, .. }
-            | ShareEvent::Resumed { runtime }
-            | ShareEvent::Ended { runtime, .. } => runtime,
+/// A port, as a share event names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Port {
+    process: String,
+    port: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+}
+
+impl Port {
+    fn of(port: &PortRef) -> Port {
+        Port {
+            process: port.process.clone(),
+            port: port.port.clone(),
+            index: port.index,
+        }
+    }
+
+    /// The port it names.
+    pub(crate) fn port_ref(self) -> PortRef {
+        PortRef {
+            process: self.process,
+            port: self.port,
+            index: self.index,
+        }
+    }
+}
+
+/// The IP a [`ShareEvent::Packet`] carries: its kind and the start of its payload; `None` if
+/// either is malformed.
+pub(crate) fn packet_ip(kind: &str, payload: &str) -> Option<Ip> {
+    let payload = Payload::from(BASE64.decode(payload).ok()?);
+    Some(match kind {
+        "data" => Ip::Data(payload),
+        "open" => Ip::Open(payload),
+        "close" => Ip::Close(payload),
+        _ => return None,
+    })
+}
+
+/// Sends a control request of `kind` to `runtime` and waits at most `within` for its
+/// answer: the incarnation of the runtime that did it.
+pub(crate) fn request(
+    cluster: &Cluster,
+    runtime: &str,
+    kind: &str,
+    body: Vec<u8>,
+    within: Duration,
+) -> Result<String, String> {
+    let client = cluster.client().clone();
+    let subject = control_subject(runtime, kind);
+    let answer = super::wait(async move {
+        tokio::time::timeout(within, client.request(subject, body.into())).await
+    })?;
+    let message = match answer {
+        Err(_) => return Err(format!("no answer within {} s", within.as_secs())),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(message)) => message,
+    };
+    let answer: Answer =
+        serde_json::from_slice(&message.payload).map_err(|e| format!("a malformed answer: {e}"))?;
+    answer.error.map_or(Ok(answer.incarnation), Err)
+}
+
+/// Asks `runtime` to run `share` for the runtime `home`, its packets reported at `watch_rate`
+/// per edge per second if given; the incarnation that runs it.
+pub(crate) fn deploy(
+    cluster: &Cluster,
+    runtime: &str,
+    share: &Graph,
+    home: &str,
+    watch_rate: Option<u32>,
+) -> Result<String, String> {
+    let deploy = Deploy {
+        share: share.to_json_string(),
+        owner: home.to_string(),
+        watch_rate,
+    };
+    let body = serde_json::to_vec(&deploy).unwrap_or_default();
+    request(cluster, runtime, "deploy", body, ANSWER_WITHIN)
+}
+
+/// Asks each of `runtimes` to stop the share; what does not answer is only logged.
+pub(crate) fn stop_remote(cluster: &Cluster, share: &str, runtimes: &[String]) {
+    let body = serde_json::to_vec(&Stop {
+        share: share.to_string(),
+    })
+    .unwrap_or_default();
+    for runtime in runtimes {
+        if let Err(error) = request(cluster, runtime, "stop", body.clone(), PING_WITHIN) {
+            tracing::warn!("cannot stop the share on runtime '{runtime}': {error}");
         }
     }
 }

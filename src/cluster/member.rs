@@ -140,6 +140,8 @@ fn deploy(
     }
     let config = NetworkConfig {
         external_ports: false,
+        watch_edges: request.watch_rate.is_some(),
+        watch_rate: request.watch_rate,
         ..config
     };
     let network = Network::start(&share, &registry, config).map_err(|e| e.to_string())?;

@@ -23,10 +23,10 @@ mod frame;
 mod member;
 mod owner;
 pub mod placement;
+mod watch;
 
-pub use control::ShareEvent;
 pub use member::Member;
-pub use owner::PlacedRun;
+pub use owner::{PlacedRun, placed_on};
 
 /// The first token of every subject flowd uses in a cluster.
 pub const SUBJECT_ROOT: &str = "flowd";
@@ -93,6 +93,28 @@ impl Cluster {
     pub(crate) fn client(&self) -> &async_nats::Client {
         &self.client
     }
+}
+
+/// Runs `future` to its end on the connectors' runtime, from any thread. A thread of another
+/// tokio runtime (the protocol server's) may not block on one, so it hands the future to a
+/// helper thread and waits for that.
+pub(crate) fn wait<F>(future: F) -> Result<F::Output, String>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    let runtime = io_runtime().map_err(|e| e.to_string())?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(runtime.block_on(future));
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("flowd-cluster-wait".into())
+            .spawn_scoped(scope, || runtime.block_on(future))
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .map_err(|_| "a request to the NATS server panicked".to_string())
+    })
 }
 
 /// Subscribes `client` to `subject` and waits until the server has the subscription, so that

@@ -1,51 +1,64 @@
 //! Running a placed graph from the runtime that owns it: deploying each share to its
-//! runtime, running the local share, collecting every share's events in one stream, watching
-//! that the other runtimes stay alive, and stopping them all.
+//! runtime, running the local share, turning every share's events into the events of one
+//! network, watching that the other runtimes stay alive, and stopping them all.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Select, Sender};
 use futures_util::StreamExt;
 
 use super::Cluster;
-use super::control::{Answer, Deploy, ShareEvent, Stop, control_subject, events_subject};
-use super::placement::Placement;
+use super::control::{
+    PING_WITHIN, ShareEvent, deploy, events_subject, packet_ip, request, stop_remote,
+};
+use super::placement::{Placement, RECEIVE_PREFIX, RUNTIME_KEY, SEND_PREFIX, edge_key};
 use crate::component::Registry;
 use crate::component::connect::io_runtime;
-use crate::engine::{Network, NetworkConfig};
-use crate::graph::Graph;
+use crate::engine::{EdgeId, Event, Network, NetworkConfig};
+use crate::graph::{Graph, PortRef};
 
-/// How long a runtime may take to answer a deploy or a stop.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// Events of the whole graph waiting for its reader.
+const EVENTS: usize = 4096;
 
-/// How long a runtime may take to answer a ping while the graph runs.
-const PING_WITHIN: Duration = Duration::from_secs(2);
+/// Packets per edge per second a share on another runtime reports when the local share
+/// reports every packet: each crosses the NATS server.
+const MOST_REMOTE_PACKETS: u32 = 1000;
 
-/// How often the other runtimes are pinged while the graph runs.
-const PING_EVERY: Duration = Duration::from_secs(1);
-
-/// Pings in a row a runtime may miss before it is taken for dead.
-const MISSES: u32 = 3;
-
-/// A graph running over several runtimes, placed from this one.
+/// A graph running over several runtimes, placed from this one. Its events are those of one
+/// network ([`PlacedRun::events`]), as if the whole graph ran here; dropping it stops every
+/// share.
 pub struct PlacedRun {
     cluster: Arc<Cluster>,
     share: String,
     local: Network,
-    events: Receiver<ShareEvent>,
+    events: Receiver<Event>,
+    /// Where each process of the graph runs.
+    runtime_of: BTreeMap<String, String>,
     /// The runtimes whose share has not ended yet.
     running: Arc<Mutex<BTreeSet<String>>>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for PlacedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlacedRun")
+            .field("share", &self.share)
+            .field("runtime_of", &self.runtime_of)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PlacedRun {
     /// Splits `graph` with this runtime as its home (`placed` overriding node metadata),
-    /// deploys each other share to its runtime and starts the local one.
+    /// deploys each other share to its runtime and starts the local one with `config`.
     ///
     /// # Errors
     ///
-    /// When the graph cannot be placed, a runtime does not answer, or a share does not start
+    /// When the graph cannot be placed, exports a port of a process placed elsewhere while
+    /// `config` wires exported ports, a runtime does not answer, or a share does not start
     /// (any share already started is stopped again).
     pub fn start(
         cluster: &Arc<Cluster>,
@@ -55,30 +68,37 @@ impl PlacedRun {
         placed: &BTreeMap<String, String>,
     ) -> Result<PlacedRun, String> {
         let home = cluster.name();
-        let run = run_id(home);
-        let placement = Placement::split(graph, home, &run, placed).map_err(|e| e.to_string())?;
+        let placement =
+            Placement::split(graph, home, &run_id(home), placed).map_err(|e| e.to_string())?;
+        let runtime_of = runtimes_of(&placement);
+        if config.external_ports {
+            check_exports(graph, home, &runtime_of)?;
+        }
         let share = placement.shares[home]
             .name()
             .unwrap_or_default()
             .to_string();
-        let (sender, events) = crossbeam_channel::bounded(4096);
-        forward_remote_events(cluster, &share, sender.clone())?;
+        let (shares_in, shares_out) = crossbeam_channel::bounded(EVENTS);
+        forward_remote_events(cluster, &share, shares_in.clone())?;
+        let watch_rate = config
+            .watch_edges
+            .then(|| config.watch_rate.unwrap_or(MOST_REMOTE_PACKETS));
         let mut deployed = Vec::new();
         let mut incarnations = BTreeMap::new();
         for runtime in placement.others(home) {
-            let started = request(cluster, runtime, "ping", Vec::new())
-                .map_err(|e| {
-                    format!(
-                        "runtime '{runtime}' does not answer on {} ({e}): is `flowd serve \
-                         --nats {} --name {runtime}` running?",
-                        cluster.url(),
-                        cluster.url()
-                    )
-                })
-                .and_then(|_| {
-                    deploy(cluster, runtime, &placement.shares[runtime], home)
-                        .map_err(|e| format!("runtime '{runtime}' cannot run its share: {e}"))
-                });
+            let started = request(cluster, runtime, "ping", Vec::new(), PING_WITHIN)
+            .map_err(|e| {
+                format!(
+                    "runtime '{runtime}' does not answer on {} ({e}): is `flowd serve --nats {} \
+                     --name {runtime}` running?",
+                    cluster.url(),
+                    cluster.url()
+                )
+            })
+            .and_then(|_| {
+                deploy(cluster, runtime, &placement.shares[runtime], home, watch_rate)
+                    .map_err(|e| format!("runtime '{runtime}' cannot run its share: {e}"))
+            });
             match started {
                 Ok(incarnation) => {
                     incarnations.insert(runtime.to_string(), incarnation);
@@ -90,10 +110,6 @@ impl PlacedRun {
                 }
             }
         }
-        let config = NetworkConfig {
-            external_ports: false,
-            ..config
-        };
         // The remote edges' components exist for the shares alone.
         let registry = registry.snapshot();
         super::register(&registry, cluster);
@@ -104,47 +120,79 @@ impl PlacedRun {
                 return Err(format!("cannot start the local share: {error}"));
             }
         };
-        forward_local_events(home, local.events().clone(), sender.clone());
         let running = Arc::new(Mutex::new(
             placement.shares.keys().cloned().collect::<BTreeSet<_>>(),
         ));
-        watch_runtimes(
+        let (events_in, events) = crossbeam_channel::bounded(EVENTS);
+        let merge = Merge {
+            home: home.to_string(),
+            local: Some(local.events().clone()),
+            shares: shares_out,
+            out: events_in,
+            running: running.clone(),
+            ends: remote_ends(graph),
+            started: Instant::now(),
+            stopped: false,
+        };
+        let spawned = crate::threads::spawn("flowd-placed-events", move || merge.run());
+        if let Err(error) = spawned {
+            local.stop();
+            stop_remote(cluster, &share, &deployed);
+            return Err(format!("cannot start a thread: {error}"));
+        }
+        super::watch::watch_runtimes(
             cluster,
             &placement,
-            (home, incarnations),
+            (home, incarnations, watch_rate),
             running.clone(),
-            sender,
+            shares_in,
         );
         Ok(PlacedRun {
             cluster: cluster.clone(),
             share,
             local,
             events,
+            runtime_of,
             running,
+            stopped: AtomicBool::new(false),
         })
     }
 
-    /// The next event of any share; `None` once every share has ended. A runtime found dead
-    /// is reported ([`ShareEvent::Lost`]); unless its share can resume, the rest is stopped.
-    pub fn next_event(&mut self) -> Option<ShareEvent> {
-        if self.running.lock().map(|r| r.is_empty()).unwrap_or(true) {
-            return None;
-        }
-        let event = self.events.recv().ok()?;
-        match &event {
-            ShareEvent::Ended { runtime, .. } => {
-                if let Ok(mut running) = self.running.lock() {
-                    running.remove(runtime);
-                }
-            }
-            ShareEvent::Lost { resumes: false, .. } => self.stop(),
-            _ => {}
-        }
-        Some(event)
+    /// The events of the whole graph. A process's events come under its name in the graph
+    /// from whichever runtime runs it; a packet crossing runtimes is shown on its edge by the
+    /// runtime that placed the graph, whichever end runs here. The last event is
+    /// [`Event::Finished`] once every share has ended by itself, or [`Event::Stopped`]. After
+    /// an [`Event::RuntimeLost`] that does not resume, the reader stops the run
+    /// ([`PlacedRun::stop`]).
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
     }
 
-    /// Stops every share.
+    /// The share that runs on this runtime: live edits of its processes apply to it.
+    pub fn local(&self) -> &Network {
+        &self.local
+    }
+
+    /// As [`PlacedRun::local`], to edit.
+    pub fn local_mut(&mut self) -> &mut Network {
+        &mut self.local
+    }
+
+    /// The runtime that runs `process`, if the graph had it at the start.
+    pub fn runtime_of(&self, process: &str) -> Option<&str> {
+        self.runtime_of.get(process).map(String::as_str)
+    }
+
+    /// This runtime's name: the one that placed the graph.
+    pub fn home(&self) -> &str {
+        self.cluster.name()
+    }
+
+    /// Stops every share. Idempotent.
     pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
         self.local.stop();
         let others: Vec<String> = self
             .running
@@ -160,6 +208,20 @@ impl PlacedRun {
     }
 }
 
+impl Drop for PlacedRun {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where a graph's node is placed by its metadata: `home` unless it names another runtime.
+pub fn placed_on<'a>(node: &'a crate::graph::Node, home: &'a str) -> &'a str {
+    node.metadata
+        .as_ref()
+        .and_then(|m| m.get(RUNTIME_KEY)?.as_str())
+        .unwrap_or(home)
+}
+
 /// A run id unique enough that two runs never share subjects.
 fn run_id(home: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -169,57 +231,49 @@ fn run_id(home: &str) -> String {
     format!("{home}-{}-{nanos:x}", std::process::id())
 }
 
-/// Sends a control request of `kind` to `runtime` and waits for its answer: the incarnation
-/// of the runtime that did it.
-fn request(cluster: &Cluster, runtime: &str, kind: &str, body: Vec<u8>) -> Result<String, String> {
-    request_within(cluster, runtime, kind, body, ANSWER_WITHIN)
+/// Each process of the graph, by the runtime its share runs on.
+fn runtimes_of(placement: &Placement) -> BTreeMap<String, String> {
+    placement
+        .shares
+        .iter()
+        .flat_map(|(runtime, share)| {
+            share
+                .nodes
+                .iter()
+                .filter(|n| n.component != super::edge::SEND && n.component != super::edge::RECEIVE)
+                .map(move |n| (n.id.clone(), runtime.clone()))
+        })
+        .collect()
 }
 
-/// As [`request`], waiting at most `within`.
-fn request_within(
-    cluster: &Cluster,
-    runtime: &str,
-    kind: &str,
-    body: Vec<u8>,
-    within: Duration,
-) -> Result<String, String> {
-    let runtime_handle = io_runtime().map_err(|e| e.to_string())?;
-    let client = cluster.client().clone();
-    let subject = control_subject(runtime, kind);
-    let answer = runtime_handle.block_on(async move {
-        tokio::time::timeout(within, client.request(subject, body.into())).await
-    });
-    let message = match answer {
-        Err(_) => return Err(format!("no answer within {} s", within.as_secs())),
-        Ok(Err(e)) => return Err(e.to_string()),
-        Ok(Ok(message)) => message,
-    };
-    let answer: Answer =
-        serde_json::from_slice(&message.payload).map_err(|e| format!("a malformed answer: {e}"))?;
-    answer.error.map_or(Ok(answer.incarnation), Err)
-}
-
-/// Asks `runtime` to run `share` for the runtime `home`; the incarnation that runs it.
-fn deploy(cluster: &Cluster, runtime: &str, share: &Graph, home: &str) -> Result<String, String> {
-    let deploy = Deploy {
-        share: share.to_json_string(),
-        owner: home.to_string(),
-    };
-    let body = serde_json::to_vec(&deploy).unwrap_or_default();
-    request(cluster, runtime, "deploy", body)
-}
-
-/// Asks each of `runtimes` to stop the share; what does not answer is only logged.
-fn stop_remote(cluster: &Cluster, share: &str, runtimes: &[String]) {
-    let body = serde_json::to_vec(&Stop {
-        share: share.to_string(),
-    })
-    .unwrap_or_default();
-    for runtime in runtimes {
-        if let Err(error) = request(cluster, runtime, "stop", body.clone()) {
-            tracing::warn!("cannot stop the share on runtime '{runtime}': {error}");
+/// Exported ports are wired by the runtime that owns the graph: their processes must run
+/// there.
+fn check_exports(
+    graph: &Graph,
+    home: &str,
+    runtime_of: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (direction, ports) in [("inport", &graph.inports), ("outport", &graph.outports)] {
+        for port in ports {
+            if let Some(runtime) = runtime_of.get(&port.process).filter(|r| *r != home) {
+                return Err(format!(
+                    "the exported {direction} '{}' belongs to process '{}', placed on runtime \
+                     '{runtime}': a placed graph's exported ports must be on the runtime that \
+                     owns it ('{home}')",
+                    port.name, port.process
+                ));
+            }
         }
     }
+    Ok(())
+}
+
+/// For each `remote/Send` a crossing edge of `graph` may have, the target of that edge.
+fn remote_ends(graph: &Graph) -> HashMap<String, PortRef> {
+    graph
+        .edges()
+        .map(|edge| (format!("{SEND_PREFIX}{}", edge_key(edge)), edge.tgt.clone()))
+        .collect()
 }
 
 /// Passes the events the other runtimes publish for `share` to `sender`.
@@ -231,248 +285,159 @@ fn forward_remote_events(
     let runtime = io_runtime().map_err(|e| e.to_string())?;
     let client = cluster.client().clone();
     let subject = events_subject(share);
-    let mut subscriber =
-        runtime.block_on(super::subscribe(&client, subject, "the shares' events"))?;
-    std::thread::Builder::new()
-        .name("flowd-placed-events".into())
-        .spawn(move || {
-            while let Some(message) = runtime.block_on(subscriber.next()) {
-                match serde_json::from_slice::<ShareEvent>(&message.payload) {
-                    Ok(event) => {
-                        if sender.send(event).is_err() {
-                            break;
-                        }
-                    }
-                    Err(error) => tracing::warn!("ignoring a malformed share event: {error}"),
-                }
-            }
-        })
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
-    Ok(())
-}
-
-/// Passes the local share's events to `sender`.
-fn forward_local_events(
-    home: &str,
-    events: Receiver<crate::engine::Event>,
-    sender: Sender<ShareEvent>,
-) {
-    let home = home.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("flowd-local-events".into())
-        .spawn(move || {
-            for event in events.iter() {
-                if let Some(report) = ShareEvent::of(&home, &event) {
-                    let ended = matches!(report, ShareEvent::Ended { .. });
-                    if sender.send(report).is_err() || ended {
+    let mut subscriber = super::wait(super::subscribe(&client, subject, "the shares' events"))??;
+    crate::threads::spawn("flowd-share-events", move || {
+        while let Some(message) = runtime.block_on(subscriber.next()) {
+            match serde_json::from_slice::<ShareEvent>(&message.payload) {
+                Ok(event) => {
+                    if sender.send(event).is_err() {
                         break;
                     }
                 }
+                Err(error) => tracing::warn!("ignoring a malformed share event: {error}"),
             }
-        });
-    if let Err(error) = spawned {
-        tracing::error!("cannot start a thread for the local share's events: {error}");
-    }
-}
-
-/// What the watcher knows of one other runtime.
-struct Watched {
-    /// Its share, to deploy again when it comes back.
-    share: Graph,
-    /// The processes placed there, for messages.
-    processes: String,
-    /// Whether its share may resume after a crash: every remote edge into it is durable.
-    resumes: bool,
-    /// Pings missed in a row.
-    missed: u32,
-    /// Whether it has been reported lost (and waits to come back).
-    lost: bool,
-    /// The start of the runtime that runs the share.
-    incarnation: String,
-}
-
-impl Watched {
-    fn of(share: &Graph, incarnation: String) -> Watched {
-        let placed: Vec<String> = share
-            .nodes
-            .iter()
-            .filter(|n| n.component != super::edge::SEND && n.component != super::edge::RECEIVE)
-            .map(|n| format!("'{}'", n.id))
-            .collect();
-        let resumes = share
-            .nodes
-            .iter()
-            .filter(|n| n.component == super::edge::RECEIVE)
-            .all(|n| {
-                n.metadata.as_ref().and_then(|m| m.get("durable"))
-                    == Some(&serde_json::Value::Bool(true))
-            });
-        Watched {
-            share: share.clone(),
-            processes: placed.join(", "),
-            resumes,
-            missed: 0,
-            lost: false,
-            incarnation,
         }
-    }
+    })
+    .map_err(|e| format!("cannot start a thread: {e}"))?;
+    Ok(())
 }
 
-/// Pings every other runtime while its share runs. One that misses [`MISSES`] pings in a row
-/// is reported lost, with the processes that ran there. If every remote edge into its share
-/// is durable, it is awaited: when it answers again its share is deployed anew and takes up
-/// the stream where it was acknowledged; otherwise its share is ended.
-fn watch_runtimes(
-    cluster: &Arc<Cluster>,
-    placement: &Placement,
-    (home, mut incarnations): (&str, BTreeMap<String, String>),
+/// Turns the local share's events and the other shares' into the events of one network.
+struct Merge {
+    home: String,
+    /// The local share's events, until it ends.
+    local: Option<Receiver<Event>>,
+    /// The other shares' events, and what the watch finds.
+    shares: Receiver<ShareEvent>,
+    out: Sender<Event>,
     running: Arc<Mutex<BTreeSet<String>>>,
-    sender: Sender<ShareEvent>,
-) {
-    let mut watched: BTreeMap<String, Watched> = placement
-        .others(home)
-        .map(|runtime| {
-            let incarnation = incarnations.remove(runtime).unwrap_or_default();
-            let state = Watched::of(&placement.shares[runtime], incarnation);
-            (runtime.to_string(), state)
-        })
-        .collect();
-    if watched.is_empty() {
-        return;
-    }
-    let (cluster, home) = (cluster.clone(), home.to_string());
-    let spawned = std::thread::Builder::new()
-        .name("flowd-placed-watch".into())
-        .spawn(move || {
-            let mut down_since = None;
-            loop {
-                std::thread::sleep(PING_EVERY);
-                if let Some(reason) =
-                    super::edge::connection_lost(cluster.client(), &mut down_since)
-                {
-                    // Nothing can be told or awaited without the server: the run ends.
-                    let ended: Vec<String> = running
-                        .lock()
-                        .map(|r| r.iter().cloned().collect())
-                        .unwrap_or_default();
-                    let _ = sender.send(ShareEvent::Lost {
-                        runtime: home.clone(),
-                        message: format!("runtime '{home}' {reason}"),
-                        resumes: false,
-                    });
-                    for runtime in ended {
-                        let _ = sender.send(ShareEvent::Ended {
-                            runtime,
-                            stopped: true,
-                        });
+    /// See [`remote_ends`].
+    ends: HashMap<String, PortRef>,
+    started: Instant,
+    /// Whether any share was stopped rather than ending by itself.
+    stopped: bool,
+}
+
+impl Merge {
+    fn run(mut self) {
+        loop {
+            let mut select = Select::new();
+            let local = self.local.as_ref().map(|local| select.recv(local));
+            let shares = select.recv(&self.shares);
+            let ready = select.select();
+            let event = if Some(ready.index()) == local {
+                match self.local.as_ref().map(|l| ready.recv(l)) {
+                    Some(Ok(event)) => self.local_event(event),
+                    _ => {
+                        self.local = None;
+                        self.ended(&self.home.clone(), true)
                     }
+                }
+            } else if ready.index() == shares {
+                match ready.recv(&self.shares) {
+                    Ok(event) => self.share_event(event),
+                    Err(_) => return,
+                }
+            } else {
+                None
+            };
+            if let Some(event) = event {
+                let last = matches!(event, Event::Finished { .. } | Event::Stopped { .. });
+                if self.out.send(event).is_err() || last {
                     return;
                 }
-                let alive: Vec<String> = match running.lock() {
-                    Ok(running) if !running.is_empty() => running
-                        .iter()
-                        .filter(|r| watched.contains_key(*r))
-                        .cloned()
-                        .collect(),
-                    _ => return,
+            }
+        }
+    }
+
+    fn local_event(&mut self, event: Event) -> Option<Event> {
+        match event {
+            // A packet crossing runtimes is reported by the sending end alone.
+            Event::Data { edge, .. } if edge.src.process.starts_with(RECEIVE_PREFIX) => None,
+            Event::Data { edge, ip } => Some(Event::Data {
+                edge: self.graph_edge(edge),
+                ip,
+            }),
+            Event::Finished { .. } | Event::Stopped { .. } => {
+                self.local = None;
+                let stopped = matches!(event, Event::Stopped { .. });
+                self.ended(&self.home.clone(), stopped)
+            }
+            Event::ProcessEnded { node }
+                if node.starts_with(SEND_PREFIX) || node.starts_with(RECEIVE_PREFIX) =>
+            {
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// `edge` as the graph names it: an edge into a `remote/Send` is the edge it sends on.
+    fn graph_edge(&self, mut edge: EdgeId) -> EdgeId {
+        if let Some(tgt) = self.ends.get(&edge.tgt.process) {
+            edge.tgt = tgt.clone();
+        }
+        edge
+    }
+
+    fn share_event(&mut self, event: ShareEvent) -> Option<Event> {
+        Some(match event {
+            ShareEvent::Packet {
+                src,
+                tgt,
+                kind,
+                payload,
+                size,
+            } => {
+                let Some(ip) = packet_ip(&kind, &payload) else {
+                    tracing::warn!("ignoring a malformed packet report");
+                    return None;
                 };
-                for runtime in alive {
-                    let Some(state) = watched.get_mut(&runtime) else {
-                        continue;
-                    };
-                    let answered =
-                        request_within(&cluster, &runtime, "ping", Vec::new(), PING_WITHIN).ok();
-                    let events = check(&cluster, &home, &runtime, state, answered);
-                    for event in events {
-                        if sender.send(event).is_err() {
-                            return;
-                        }
-                    }
+                let edge = EdgeId {
+                    src: src.port_ref(),
+                    tgt: tgt.port_ref(),
+                };
+                Event::RemoteData {
+                    edge: self.graph_edge(edge),
+                    ip,
+                    size,
                 }
             }
-        });
-    if let Err(error) = spawned {
-        tracing::error!("cannot start a thread watching the runtimes: {error}");
+            ShareEvent::Output { node, message, .. } => Event::Output { node, message },
+            ShareEvent::Error { node, message, .. } => Event::ProcessError { node, message },
+            ShareEvent::Deadlock { message, .. } => Event::Deadlock {
+                processes: Vec::new(),
+                message,
+            },
+            ShareEvent::Lost {
+                runtime,
+                processes,
+                message,
+                resumes,
+            } => Event::RuntimeLost {
+                runtime,
+                processes,
+                message,
+                resumes,
+            },
+            ShareEvent::Resumed { runtime } => Event::RuntimeResumed { runtime },
+            ShareEvent::Ended { runtime, stopped } => return self.ended(&runtime, stopped),
+        })
     }
-}
 
-/// What one ping's answer (or its absence) means for `runtime`.
-fn check(
-    cluster: &Cluster,
-    home: &str,
-    runtime: &str,
-    state: &mut Watched,
-    answered: Option<String>,
-) -> Vec<ShareEvent> {
-    let mut events = Vec::new();
-    if let Some(incarnation) = answered {
-        state.missed = 0;
-        if !state.lost && incarnation == state.incarnation {
-            return events;
+    /// Notes that the share on `runtime` ended; the network's last event once all have.
+    fn ended(&mut self, runtime: &str, stopped: bool) -> Option<Event> {
+        self.stopped |= stopped;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(runtime);
+        if !running.is_empty() {
+            return None;
         }
-        if !state.lost {
-            // It restarted between two pings: its share is gone all the same.
-            events = lose(runtime, state);
-            if !state.resumes {
-                return events;
-            }
-        }
-        state.lost = false;
-        events.extend(match deploy(cluster, runtime, &state.share, home) {
-            Ok(incarnation) => {
-                state.incarnation = incarnation;
-                vec![ShareEvent::Resumed {
-                    runtime: runtime.to_string(),
-                }]
-            }
-            Err(error) => vec![
-                ShareEvent::Lost {
-                    runtime: runtime.to_string(),
-                    message: format!(
-                        "runtime '{runtime}' is back but cannot run its share again: {error}"
-                    ),
-                    resumes: false,
-                },
-                ShareEvent::Ended {
-                    runtime: runtime.to_string(),
-                    stopped: true,
-                },
-            ],
-        });
-        return events;
+        let uptime = self.started.elapsed();
+        Some(if self.stopped {
+            Event::Stopped { uptime }
+        } else {
+            Event::Finished { uptime }
+        })
     }
-    state.missed += 1;
-    if state.lost || state.missed < MISSES {
-        return events;
-    }
-    lose(runtime, state)
-}
-
-/// Marks `runtime` lost and says so: awaited if its share can resume, ended if not.
-fn lose(runtime: &str, state: &mut Watched) -> Vec<ShareEvent> {
-    state.lost = true;
-    let processes = &state.processes;
-    if state.resumes {
-        return vec![ShareEvent::Lost {
-            runtime: runtime.to_string(),
-            message: format!(
-                "runtime '{runtime}' stopped answering; its processes {processes} resume when \
-                 it comes back (every edge into them is durable)"
-            ),
-            resumes: true,
-        }];
-    }
-    vec![
-        ShareEvent::Lost {
-            runtime: runtime.to_string(),
-            message: format!(
-                "runtime '{runtime}' stopped answering; its processes {processes} are lost"
-            ),
-            resumes: false,
-        },
-        ShareEvent::Ended {
-            runtime: runtime.to_string(),
-            stopped: true,
-        },
-    ]
 }

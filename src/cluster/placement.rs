@@ -19,6 +19,12 @@ use crate::graph::{Connection, Edge, Graph, Object, PortRef};
 /// The node metadata key that names a process's runtime.
 pub const RUNTIME_KEY: &str = "runtime";
 
+/// How the `remote/Send` process of a remote edge is named: this, then the edge's key.
+pub(crate) const SEND_PREFIX: &str = "remote-send:";
+
+/// How the `remote/Receive` process of a remote edge is named: this, then the edge's key.
+pub(crate) const RECEIVE_PREFIX: &str = "remote-receive:";
+
 /// Why a graph cannot be placed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
@@ -180,8 +186,8 @@ impl Shares<'_> {
             }
             link.as_object().cloned()
         };
-        let sender = format!("remote-send:{key}");
-        let receiver = format!("remote-receive:{key}");
+        let sender = format!("{SEND_PREFIX}{key}");
+        let receiver = format!("{RECEIVE_PREFIX}{key}");
         let source = self.of(from);
         source.add_node(&sender, SEND).metadata = link(to);
         // Both local halves keep the edge's metadata, its capacity among it.
@@ -209,7 +215,7 @@ fn empty_share(graph: &Graph, name: &str) -> Graph {
 }
 
 /// The key both ends of a remote edge share: its two ends, which no other edge has.
-fn edge_key(edge: &Edge) -> String {
+pub(crate) fn edge_key(edge: &Edge) -> String {
     edge.to_string().replace(" -> ", ">")
 }
 

@@ -59,6 +59,9 @@ impl std::fmt::Display for EdgeId {
     }
 }
 
+/// How much of a packet's payload clients are shown; longer payloads are shortened.
+pub const SHOWN_BYTES: usize = 1024;
+
 /// Something that happened in a running network.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -70,6 +73,16 @@ pub enum Event {
         edge: EdgeId,
         /// The IP.
         ip: Ip,
+    },
+    /// An IP passed on a watched edge of a share of this network that runs on another
+    /// runtime ([`crate::cluster`]): only the first [`SHOWN_BYTES`] of its payload came along.
+    RemoteData {
+        /// The edge, as the graph names it.
+        edge: EdgeId,
+        /// The IP, its payload cut to [`SHOWN_BYTES`].
+        ip: Ip,
+        /// The size of its whole payload.
+        size: usize,
     },
     /// An IIP was delivered, at start or added live (reported when
     /// [`super::NetworkConfig::watch_edges`] is set), before anything it causes.
@@ -101,6 +114,23 @@ pub enum Event {
         processes: Vec<(String, String)>,
         /// The whole story, naming every process and its component.
         message: String,
+    },
+    /// A runtime that runs part of a placed network ([`crate::cluster`]) stopped answering.
+    RuntimeLost {
+        /// The runtime.
+        runtime: String,
+        /// The processes that ran there.
+        processes: Vec<String>,
+        /// What was lost, and what happens next.
+        message: String,
+        /// Whether its processes run again when it comes back (every remote edge into them is
+        /// durable); if not, the network is being stopped.
+        resumes: bool,
+    },
+    /// A lost runtime answers again and runs its part of the network anew.
+    RuntimeResumed {
+        /// The runtime.
+        runtime: String,
     },
     /// A process ended.
     ProcessEnded {

@@ -43,7 +43,7 @@ pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};
 pub(crate) use error::error_chain;
 pub use error::{Error, ProcessError};
-pub use events::{EdgeId, Event};
+pub use events::{EdgeId, Event, SHOWN_BYTES};
 pub use external::{GraphInport, GraphOutport, RecvTimeout};
 pub use live::LiveEditError;
 pub use network::{Network, NetworkConfig, Outcome};

@@ -418,6 +418,9 @@ fn live_edit(runtime: &Runtime, id: &str, command: &str, p: &Payload) -> Option<
         "removenode" => Some(LiveEdit::RemoveNode(
             fields::string(p, "id", &name).ok()?.to_string(),
         )),
+        "changenode" => Some(LiveEdit::ChangeNode(
+            fields::string(p, "id", &name).ok()?.to_string(),
+        )),
         "addedge" => {
             let src = fields::port(p, "src", &name).ok()?;
             let tgt = fields::port(p, "tgt", &name).ok()?;

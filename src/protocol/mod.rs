@@ -13,7 +13,7 @@ mod component;
 mod fields;
 mod graph;
 mod message;
-mod network;
+pub(crate) mod network;
 mod runtime;
 mod trace;
 

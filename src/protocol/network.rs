@@ -65,25 +65,36 @@ fn flags(runtime: &Runtime, id: &str) -> (bool, bool) {
 
 /// `network:start`: starts the graph's network, unless it runs already.
 fn start(runtime: &mut Runtime, reply: &Reply, id: &str) -> Handled {
-    if !runtime.is_running(id) {
-        let generation = runtime.next_generation();
-        let Some(graph) = runtime.graph(id).cloned() else {
-            return Err("Requested graph not found".into());
-        };
-        let selection = runtime.graphs.get(id).and_then(|e| e.watched.clone());
-        let live = Live::start(runtime, id, &graph, generation, selection)
-            .map_err(|e| format!("cannot start the network of graph '{id}': {e}"))?;
-        if let Some(entry) = runtime.graphs.get_mut(id) {
-            entry.network = NetworkState::Running(Box::new(live));
-        }
+    start_network(runtime, id)?;
+    reply.report(runtime, id, started_message(id));
+    Ok(())
+}
+
+/// Starts the network of graph `id`, unless it runs already; says nothing to clients.
+pub(crate) fn start_network(runtime: &mut Runtime, id: &str) -> Result<(), String> {
+    if runtime.is_running(id) {
+        return Ok(());
     }
-    let message = Message::new(
+    let generation = runtime.next_generation();
+    let Some(graph) = runtime.graph(id).cloned() else {
+        return Err("Requested graph not found".into());
+    };
+    let selection = runtime.graphs.get(id).and_then(|e| e.watched.clone());
+    let live = Live::start(runtime, id, &graph, generation, selection)
+        .map_err(|e| format!("cannot start the network of graph '{id}': {e}"))?;
+    if let Some(entry) = runtime.graphs.get_mut(id) {
+        entry.network = NetworkState::Running(Box::new(live));
+    }
+    Ok(())
+}
+
+/// `network:started` for graph `id`, now.
+pub(crate) fn started_message(id: &str) -> Message {
+    Message::new(
         "network",
         "started",
         json!({ "graph": id, "time": now(), "started": true, "running": true }),
-    );
-    reply.report(runtime, id, message);
-    Ok(())
+    )
 }
 
 /// Stops the network of graph `id` (if it runs) and tells every client it stopped (`reply`:

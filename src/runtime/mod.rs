@@ -60,6 +60,9 @@ pub struct RuntimeConfig {
     /// How networks are built. Packets on edges are shown to clients at most
     /// [`DEFAULT_DATA_RATE`] a second per edge unless `network.watch_rate` says otherwise.
     pub network: NetworkConfig,
+    /// The cluster this runtime is a member of (`--nats`): a graph whose processes are placed
+    /// on other runtimes of it runs over them.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Packets shown to clients per edge per second (`network:data`), after a burst of as many.
@@ -82,6 +85,7 @@ impl Default for RuntimeConfig {
                 watch_rate: Some(DEFAULT_DATA_RATE),
                 ..NetworkConfig::default()
             },
+            cluster: None,
         }
     }
 }
@@ -374,10 +378,17 @@ impl Runtime {
         if let LiveEdit::AddExport(direction, name) = &edit {
             nodes.extend(self.exported_process(id, *direction, name));
         }
-        let Some(NetworkState::Running(live)) = self.graphs.get_mut(id).map(|e| &mut e.network)
-        else {
+        let home = self.config.cluster.as_ref().map(|c| c.name().to_string());
+        let Some(entry) = self.graphs.get_mut(id) else {
             return;
         };
+        let NetworkState::Running(live) = &mut entry.network else {
+            return;
+        };
+        if home.is_some_and(|home| live.needs_placing(&edit, &entry.graph, &home)) {
+            self.place_anew(id);
+            return;
+        }
         if let Err(error) = live.apply(edit, &registry) {
             // noflo-ui shows no network:error, but shows a process error on its node: the user
             // sees there that the new connection waits for the next start.
@@ -406,6 +417,30 @@ impl Runtime {
                 }),
             );
             self.report(id, &message);
+        }
+    }
+
+    /// Stops the network of graph `id` and starts it again, placed over the cluster as the
+    /// graph now says: clients see it stop and start.
+    fn place_anew(&mut self, id: &str) {
+        tracing::info!(
+            graph = id,
+            "a live edit changed where processes run: placing anew"
+        );
+        crate::protocol::network::stop(self, None, id);
+        match crate::protocol::network::start_network(self, id) {
+            Ok(()) => {
+                let message = crate::protocol::network::started_message(id);
+                self.report(id, &message);
+            }
+            Err(error) => {
+                let message = Message::new(
+                    "network",
+                    "error",
+                    serde_json::json!({ "message": error, "graph": id }),
+                );
+                self.report(id, &message);
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! A graph's network as the runtime runs it: started with its exported ports and reporter
 //! ([`super::report`]), edited live, watched by selection, stopped.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::Runtime;
 use super::exports::Exports;
 use super::names::ProcessNames;
+use crate::cluster::{PlacedRun, placed_on};
 use crate::engine::{EdgeId, Event, Network};
 use crate::graph::{Direction, Graph, PortRef};
 use crate::ip::Ip;
@@ -40,9 +41,17 @@ impl NetworkState {
     }
 }
 
+/// How a running network runs: all here, or placed over the runtimes of a cluster.
+enum Run {
+    /// Every process runs here.
+    Local(Network),
+    /// The processes run where the graph places them; the local share's are here.
+    Placed(PlacedRun),
+}
+
 /// A running network and what the runtime keeps beside it.
 pub(crate) struct Live {
-    network: Network,
+    run: Run,
     pub(super) events: Receiver<Event>,
     pub(super) generation: u64,
     pub(super) started: Instant,
@@ -59,7 +68,9 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    /// Starts `graph`'s network; its events are reported by a thread of its own.
+    /// Starts `graph`'s network; its events are reported by a thread of its own. In a
+    /// cluster, a graph with processes placed on other runtimes runs over them
+    /// ([`PlacedRun`]).
     pub(crate) fn start(
         runtime: &Runtime,
         graph_id: &str,
@@ -71,17 +82,37 @@ impl Live {
             watch_only: watch_only.clone(),
             ..runtime.network_config()
         };
-        let mut network =
-            Network::start(graph, &runtime.registry, config).map_err(|e| e.to_string())?;
-        let events = network.events().clone();
+        let placed_cluster = runtime.config.cluster.as_ref().filter(|cluster| {
+            graph
+                .nodes
+                .iter()
+                .any(|n| placed_on(n, cluster.name()) != cluster.name())
+        });
+        let mut run = match placed_cluster {
+            Some(cluster) => Run::Placed(PlacedRun::start(
+                cluster,
+                &runtime.registry,
+                graph,
+                config,
+                &BTreeMap::new(),
+            )?),
+            None => Run::Local(
+                Network::start(graph, &runtime.registry, config).map_err(|e| e.to_string())?,
+            ),
+        };
+        let events = match &run {
+            Run::Local(network) => network.events().clone(),
+            Run::Placed(placed) => placed.events().clone(),
+        };
         // Dropping the network on an error stops it.
-        let exports = Exports::start(&runtime.this, graph_id, graph, &mut network)?;
-        // A node that is not a process of the network was expanded: it is a subgraph.
+        let exports = Exports::start(&runtime.this, graph_id, graph, run.network_mut())?;
+        // A node that is not a process of the network (nor placed elsewhere) was expanded:
+        // it is a subgraph.
         let names = ProcessNames::new(
             graph
                 .nodes
                 .iter()
-                .filter(|n| !network.has_process(&n.id))
+                .filter(|n| !run.has_process(&n.id))
                 .map(|n| n.id.clone()),
         );
         let secure = graph
@@ -97,7 +128,7 @@ impl Live {
         )
         .map_err(|e| format!("cannot report the network's events: {e}"))?;
         Ok(Live {
-            network,
+            run,
             events,
             generation,
             started: Instant::now(),
@@ -114,9 +145,40 @@ impl Live {
         self.started.elapsed()
     }
 
-    /// Stops the network (its processes wind down on their own threads).
+    /// Stops the network (its processes wind down on their own threads), on every runtime
+    /// it runs on.
     pub(crate) fn stop(&self) {
-        self.network.stop();
+        match &self.run {
+            Run::Local(network) => network.stop(),
+            Run::Placed(placed) => placed.stop(),
+        }
+    }
+
+    /// The processes that run here.
+    fn network(&self) -> &Network {
+        match &self.run {
+            Run::Local(network) => network,
+            Run::Placed(placed) => placed.local(),
+        }
+    }
+
+    /// Whether `edit`, made to `graph` (which has it already), changes what runs on another
+    /// runtime of the cluster, when this runtime is `home` in one: a process placed elsewhere
+    /// before or after it, or one whose placement it changes. The network must then be
+    /// placed anew; other edits apply here.
+    pub(crate) fn needs_placing(&self, edit: &LiveEdit, graph: &Graph, home: &str) -> bool {
+        let ran_on = |process: &str| match &self.run {
+            Run::Local(_) => home,
+            Run::Placed(placed) => placed.runtime_of(process).unwrap_or(home),
+        };
+        let placed = |process: &str| graph.node(process).map_or(home, |n| placed_on(n, home));
+        let elsewhere = |process: &str| ran_on(process) != home || placed(process) != home;
+        match edit {
+            // noflo-ui changes a node's metadata each time it is moved on the canvas.
+            LiveEdit::ChangeNode(id) => ran_on(id) != placed(id),
+            LiveEdit::RenameNode { from, to } => elsewhere(from) || elsewhere(to),
+            other => other.nodes().iter().any(|process| elsewhere(process)),
+        }
     }
 
     /// Queues `ip` for the exported inport `port`.
@@ -142,11 +204,33 @@ pub(super) fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String,
     )
 }
 
+impl Run {
+    fn network_mut(&mut self) -> &mut Network {
+        match self {
+            Run::Local(network) => network,
+            Run::Placed(placed) => placed.local_mut(),
+        }
+    }
+
+    /// Whether `process` is a process of the network, here or on another runtime.
+    fn has_process(&self, process: &str) -> bool {
+        match self {
+            Run::Local(network) => network.has_process(process),
+            Run::Placed(placed) => {
+                placed.local().has_process(process)
+                    || placed
+                        .runtime_of(process)
+                        .is_some_and(|r| r != placed.home())
+            }
+        }
+    }
+}
+
 impl Drop for Live {
     fn drop(&mut self) {
-        let unreported = self.network.unreported();
+        let unreported = self.network().unreported();
         if unreported > 0 {
-            let rate = self.network.config().watch_rate.unwrap_or_default();
+            let rate = self.network().config().watch_rate.unwrap_or_default();
             tracing::info!(
                 "{unreported} packets on watched edges were not shown to clients (at most \
                  {rate} per edge per second are, or the events came faster than reported)"
@@ -173,10 +257,18 @@ impl Live {
         selection.iter().any(|s| s.is_initial() && s.covers(&edge))
     }
 
+    /// Whether packets on `edge` (named as in the graph) are shown: without a selection, or
+    /// when the selection covers it.
+    pub(super) fn shows(&self, edge: &EdgeId) -> bool {
+        self.selection
+            .as_ref()
+            .is_none_or(|selection| selection.iter().any(|s| s.covers(edge)))
+    }
+
     /// Turns reporting on and off for every edge by the latest selection.
     fn apply_selection(&self) {
         let Some(selection) = &self.selection else {
-            self.network.watch_all(true);
+            self.network().watch_all(true);
             return;
         };
         let selection: Vec<EdgeId> = selection
@@ -186,9 +278,9 @@ impl Live {
                 tgt: self.names.engine_port(&e.tgt),
             })
             .collect();
-        for edge in self.network.edges() {
+        for edge in self.network().edges() {
             let on = selection.iter().any(|s| s.covers(&edge));
-            self.network.watch(&edge, on);
+            self.network().watch(&edge, on);
         }
     }
 }
@@ -222,6 +314,8 @@ pub(crate) enum LiveEdit {
     },
     /// An exported port was removed (alone, or along with its node).
     RemoveExport(Direction, String),
+    /// A node's metadata changed: in a cluster, it may place the process on another runtime.
+    ChangeNode(String),
     /// A process was renamed: it runs on under its engine name, reported under the new one.
     RenameNode {
         /// The old name.
@@ -237,7 +331,7 @@ impl LiveEdit {
     pub(crate) fn nodes(&self) -> Vec<String> {
         match self {
             LiveEdit::AddNode(node) => vec![node.id.clone()],
-            LiveEdit::RemoveNode(id) => vec![id.clone()],
+            LiveEdit::RemoveNode(id) | LiveEdit::ChangeNode(id) => vec![id.clone()],
             LiveEdit::AddEdge(edge) => vec![edge.src.process.clone(), edge.tgt.process.clone()],
             LiveEdit::ChangeEdge(edges) => edges
                 .iter()
@@ -287,21 +381,23 @@ impl Live {
         match edit {
             LiveEdit::AddNode(mut node) => {
                 let name = std::mem::take(&mut node.id);
-                node.id = names.fresh(&name, |id| self.network.has_process(id));
-                let added = self.network.add_process(&node, registry);
+                node.id = names.fresh(&name, |id| self.run.has_process(id));
+                let added = self.run.network_mut().add_process(&node, registry);
                 // Even when it failed: the name must not lead to a process renamed away from it.
                 names.add(&name, node.id);
                 added
             }
             LiveEdit::RemoveNode(id) => {
                 // On failure the name stays, to name the process in the error.
-                self.network.remove_process(&names.engine(&id))?;
+                self.run.network_mut().remove_process(&names.engine(&id))?;
                 names.remove(&id);
                 Ok(())
             }
             LiveEdit::AddEdge(edge) => {
                 let (src, tgt) = (names.engine_port(&edge.src), names.engine_port(&edge.tgt));
-                self.network.connect(&src, &tgt, edge.capacity())?;
+                self.run
+                    .network_mut()
+                    .connect(&src, &tgt, edge.capacity())?;
                 if is_secure(&edge) {
                     self.secure.insert(edge_key(&src, &tgt));
                 }
@@ -322,11 +418,13 @@ impl Live {
                 Ok(())
             }
             LiveEdit::RemoveEdge(src, tgt) => self
-                .network
+                .run
+                .network_mut()
                 .disconnect(&names.engine_port(&src), &names.engine_port(&tgt)),
-            LiveEdit::AddInitial(tgt, data) => {
-                self.network.send_initial(&names.engine_port(&tgt), &data)
-            }
+            LiveEdit::AddInitial(tgt, data) => self
+                .run
+                .network_mut()
+                .send_initial(&names.engine_port(&tgt), &data),
             LiveEdit::AddExport(direction, name) => {
                 Err(crate::engine::LiveEditError::Port(format!(
                     "the exported {} '{name}' is wired at the next start",
@@ -349,6 +447,7 @@ impl Live {
                 names.rename(&from, &to);
                 Ok(())
             }
+            LiveEdit::ChangeNode(_) => Ok(()),
         }
     }
 }

@@ -15,14 +15,14 @@ use serde_json::{Map, Value, json};
 
 use super::Runtime;
 use super::network::{Live, NetworkState, edge_key};
-use crate::engine::Event;
+use crate::engine::{EdgeId, Event};
 use crate::graph::PortRef;
 use crate::ip::{Ip, Payload};
 use crate::protocol::Message;
 use crate::protocol::port_json;
 
 /// IP payloads longer than this are shortened in `network:data` (noflo-ui only shows them).
-const MAX_DATA_BYTES: usize = 1024;
+const MAX_DATA_BYTES: usize = crate::engine::SHOWN_BYTES;
 
 /// Events the reporter turns into messages per hold of the runtime's lock: a busy network must
 /// not keep requests waiting.
@@ -94,6 +94,14 @@ impl Runtime {
             match &event {
                 Event::ProcessEnded { .. } => live.last_ended = Some(Instant::now()),
                 Event::Deadlock { message, .. } => tracing::warn!(graph = graph_id, "{message}"),
+                Event::RuntimeLost {
+                    message, resumes, ..
+                } => {
+                    tracing::warn!(graph = graph_id, "{message}");
+                    if !resumes {
+                        live.stop();
+                    }
+                }
                 _ => {}
             }
             let messages = event_messages(graph_id, live, &event);
@@ -201,7 +209,12 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             }
             let id = format!("DATA -> {} {}()", tgt.port.to_uppercase(), tgt.process);
             let ip = Ip::Data(Payload::from_json(value));
-            let mut message = packet_message(graph_id, id, None, &tgt, &ip, false);
+            let packet = Packet {
+                ip: &ip,
+                size: ip.payload().len(),
+                secure: false,
+            };
+            let mut message = packet_message(graph_id, id, None, &tgt, packet);
             // The graph's own value: a JSON string stays a string, even if its text is a
             // number.
             if ip.payload().len() <= MAX_DATA_BYTES {
@@ -209,26 +222,17 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             }
             vec![message]
         }
-        Event::Data { edge, ip } => {
-            // Edges to and from exported ports are reported as `runtime:packet`.
-            if edge.src.process.is_empty() || edge.tgt.process.is_empty() {
+        Event::Data { edge, ip } => data_message(graph_id, live, edge, ip, ip.payload().len())
+            .into_iter()
+            .collect(),
+        Event::RemoteData { edge, ip, size } => {
+            // The other runtime watches every edge: the selection applies here.
+            if !live.shows(edge) {
                 return Vec::new();
             }
-            // Per packet: no key is built, and no name copied, unless some edge needs it.
-            let secure =
-                !live.secure.is_empty() && live.secure.contains(&edge_key(&edge.src, &edge.tgt));
-            let (src, tgt) = (
-                live.names.graph_port(&edge.src),
-                live.names.graph_port(&edge.tgt),
-            );
-            vec![packet_message(
-                graph_id,
-                edge_label(&src, &tgt),
-                Some(&src),
-                &tgt,
-                ip,
-                secure,
-            )]
+            data_message(graph_id, live, edge, ip, *size)
+                .into_iter()
+                .collect()
         }
         Event::ProcessError { node, message } => vec![process_error_message(
             graph_id,
@@ -259,11 +263,71 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             ));
             messages
         }
+        Event::RuntimeLost {
+            processes, message, ..
+        } => {
+            // As for a deadlock: noflo-ui shows the lost processes' errors on their nodes.
+            let mut messages: Vec<Message> = processes
+                .iter()
+                .map(|node| process_error_message(graph_id, &live.names.graph(node), message))
+                .collect();
+            messages.push(Message::new(
+                "network",
+                "error",
+                json!({ "message": message, "graph": graph_id }),
+            ));
+            messages
+        }
+        Event::RuntimeResumed { runtime } => vec![Message::new(
+            "network",
+            "output",
+            json!({
+                "message": format!("runtime '{runtime}' is back and runs its processes again"),
+                "type": "message",
+            }),
+        )],
         Event::Started
         | Event::ProcessEnded { .. }
         | Event::Finished { .. }
         | Event::Stopped { .. } => Vec::new(),
     }
+}
+
+/// `network:data` (or a bracket) for `ip` on `edge`, its whole payload `size` bytes; none for
+/// edges to and from exported ports, which are reported as `runtime:packet`.
+fn data_message(
+    graph_id: &str,
+    live: &Live,
+    edge: &EdgeId,
+    ip: &Ip,
+    size: usize,
+) -> Option<Message> {
+    if edge.src.process.is_empty() || edge.tgt.process.is_empty() {
+        return None;
+    }
+    // Per packet: no key is built, and no name copied, unless some edge needs it.
+    let secure = !live.secure.is_empty() && live.secure.contains(&edge_key(&edge.src, &edge.tgt));
+    let (src, tgt) = (
+        live.names.graph_port(&edge.src),
+        live.names.graph_port(&edge.tgt),
+    );
+    let packet = Packet { ip, size, secure };
+    Some(packet_message(
+        graph_id,
+        edge_label(&src, &tgt),
+        Some(&src),
+        &tgt,
+        packet,
+    ))
+}
+
+/// A packet as a client is shown it.
+struct Packet<'a> {
+    ip: &'a Ip,
+    /// The size of its whole payload (the IP may carry only its start).
+    size: usize,
+    /// Whether its edge hides its data.
+    secure: bool,
 }
 
 /// noflo's name for an edge: `Hello() OUT -> IN World()`.
@@ -282,9 +346,9 @@ fn packet_message(
     id: String,
     src: Option<&PortRef>,
     tgt: &PortRef,
-    ip: &Ip,
-    secure: bool,
+    packet: Packet<'_>,
 ) -> Message {
+    let Packet { ip, size, secure } = packet;
     let mut payload = Map::new();
     payload.insert("id".into(), Value::from(id));
     if let Some(src) = src {
@@ -297,7 +361,7 @@ fn packet_message(
             let data = if secure {
                 Value::from("DATA")
             } else {
-                shown(p)
+                shown(p, size)
             };
             payload.insert("data".into(), data);
             "data"
@@ -314,9 +378,10 @@ fn packet_message(
     Message::new("network", command, Value::Object(payload))
 }
 
-/// A payload as clients see it: its JSON value, or a shortened text for long payloads.
-fn shown(payload: &Payload) -> Value {
-    if payload.len() <= MAX_DATA_BYTES {
+/// A payload of `size` bytes (of which `payload` may be only the start) as clients see it: its
+/// JSON value, or a shortened text for long payloads.
+fn shown(payload: &Payload, size: usize) -> Value {
+    if size <= MAX_DATA_BYTES {
         return payload.to_json();
     }
     let mut end = MAX_DATA_BYTES;
@@ -327,7 +392,7 @@ fn shown(payload: &Payload) -> Value {
     Value::from(format!(
         "{}… ({} bytes)",
         &text[..end.min(text.len())],
-        payload.len()
+        size
     ))
 }
 
