@@ -42,7 +42,8 @@ fn runtimes(url: &str) -> BTreeMap<String, Registry> {
         .into_iter()
         .map(|name| {
             let registry = common::registry();
-            let member = Cluster::connect(url, name).expect("joins the cluster");
+            let member =
+                Cluster::connect(url, name, &Default::default()).expect("joins the cluster");
             cluster::register(&registry, &member);
             (name.to_string(), registry)
         })

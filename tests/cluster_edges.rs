@@ -24,7 +24,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// A runtime of the cluster: the test components, the core ones and the remote edges.
 fn runtime(url: &str, name: &str, meter: &Arc<Meter>) -> Registry {
     let registry = common::registry(meter.clone());
-    let cluster = Cluster::connect(url, name).expect("joins the cluster");
+    let cluster = Cluster::connect(url, name, &Default::default()).expect("joins the cluster");
     cluster::register(&registry, &cluster);
     register_fn(&registry, "test/InOrder", &[], || Box::new(InOrder));
     register_fn(&registry, "test/Brackets", &[], || Box::new(Brackets));

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use crate::cluster::{Cluster, Member, PlacedRun};
+use crate::cluster::{Cluster, Member, NatsSecurity, PlacedRun};
 use crate::component::Registry;
 use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
@@ -101,6 +101,24 @@ pub struct Args {
     /// This runtime's name in the cluster (letters, digits, '-', '_'); with --nats.
     #[arg(long, global = true, value_name = "NAME", requires = "nats")]
     pub name: Option<String>,
+
+    /// A NATS credentials file (user JWT and NKey seed, as `nsc` writes it); with --nats.
+    #[arg(long, global = true, value_name = "FILE", requires = "nats")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// PEM certificates of the authorities that sign the NATS server's certificate; makes TLS
+    /// required. With --nats.
+    #[arg(long, global = true, value_name = "FILE", requires = "nats")]
+    pub nats_ca: Option<PathBuf>,
+
+    /// This runtime's certificate (PEM), for a NATS server that verifies its clients; makes
+    /// TLS required. With --nats and --nats-key.
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["nats", "nats_key"])]
+    pub nats_cert: Option<PathBuf>,
+
+    /// The key of --nats-cert (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -208,7 +226,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let max_processes = limits.max_processes;
     let cluster = match (&args.nats, &args.name) {
-        (Some(url), Some(name)) => Some(Cluster::connect(url, name).map_err(anyhow::Error::msg)?),
+        (Some(url), Some(name)) => {
+            let security = NatsSecurity {
+                credentials: args.nats_creds.clone(),
+                ca: args.nats_ca.clone(),
+                client_certificate: args.nats_cert.clone().zip(args.nats_key.clone()),
+            };
+            Some(Cluster::connect(url, name, &security).map_err(anyhow::Error::msg)?)
+        }
         _ => None,
     };
     // Serving a cluster: the shares other runtimes place here run while this one serves.

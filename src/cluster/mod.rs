@@ -12,6 +12,7 @@
 //! feed the edges of another: a remote process takes its edge's key from its metadata, but
 //! its namespace only from the name its runtime gave its graph.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::component::connect::{io_runtime, nats};
@@ -31,6 +32,53 @@ pub use owner::{PlacedRun, placed_on};
 /// The first token of every subject flowd uses in a cluster.
 pub const SUBJECT_ROOT: &str = "flowd";
 
+/// How a runtime proves itself to the NATS server and checks the server's certificate: the
+/// operator's choice, from the command line, never a protocol client's.
+#[derive(Debug, Clone, Default)]
+pub struct NatsSecurity {
+    /// A credentials file (a user JWT and its NKey seed, as `nsc` writes them).
+    pub credentials: Option<PathBuf>,
+    /// PEM certificates of the authorities that sign the server's certificate; TLS is then
+    /// required.
+    pub ca: Option<PathBuf>,
+    /// This runtime's certificate and key (PEM), for servers that verify their clients; TLS is
+    /// then required.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsSecurity {
+    /// The files it names.
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        let pair = self.client_certificate.as_ref();
+        self.credentials
+            .iter()
+            .chain(&self.ca)
+            .chain(pair.map(|(cert, _)| cert))
+            .chain(pair.map(|(_, key)| key))
+    }
+
+    async fn options(&self) -> Result<async_nats::ConnectOptions, String> {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(path) = &self.credentials {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| format!("cannot use the credentials {}: {e}", path.display()))?;
+        }
+        if let Some(path) = &self.ca {
+            options = options
+                .add_root_certificates(path.clone())
+                .require_tls(true);
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        Ok(options)
+    }
+}
+
 /// This runtime's membership in a cluster: its name and its connection to the NATS server.
 pub struct Cluster {
     client: async_nats::Client,
@@ -49,30 +97,32 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     /// Connects to the NATS server at `url` (`nats://host:port`, several separated by
-    /// commas, credentials as `nats://user:password@host`) as the runtime `name`.
+    /// commas, credentials as `nats://user:password@host`, `tls://` to require TLS) as the
+    /// runtime `name`, with the operator's `security`.
     ///
     /// Waits on the connectors' runtime: call it from a plain thread, not from async code.
     ///
     /// # Errors
     ///
-    /// When `name` is not a valid runtime name, or the server cannot be reached; the message
-    /// names the server.
-    pub fn connect(url: &str, name: &str) -> Result<Arc<Cluster>, String> {
+    /// When `name` is not a valid runtime name, a file of `security` cannot be read, or the
+    /// server cannot be reached or refuses this runtime; the message names the server.
+    pub fn connect(url: &str, name: &str, security: &NatsSecurity) -> Result<Arc<Cluster>, String> {
         if name.is_empty() || name.chars().any(|c| !is_name_char(c)) {
             return Err(format!(
                 "'{name}' is not a runtime name: use letters, digits, '-' and '_'"
             ));
         }
-        let runtime = io_runtime().map_err(|e| e.to_string())?;
+        for file in security.files() {
+            // async-nats reads them only when it connects, and names no file when it fails.
+            std::fs::metadata(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        }
         let (address, label) = (url.to_string(), format!("cluster member '{name}' ({url})"));
         let client_name = format!("flowd runtime {name}");
-        let (done, wait) = std::sync::mpsc::channel();
-        runtime.spawn(async move {
-            let _ = done.send(nats::client(&address, &client_name, label).await);
-        });
-        let client = wait
-            .recv()
-            .map_err(|_| format!("connecting to NATS at {url} ended without an answer"))??;
+        let security = security.clone();
+        let client = wait(async move {
+            let options = security.options().await?;
+            nats::client_with(options, &address, &client_name, label).await
+        })??;
         Ok(Arc::new(Cluster {
             client,
             name: name.to_string(),

@@ -79,12 +79,17 @@ fn start(mut command: Command, address: String, dir: tempfile::TempDir, name: &s
 /// A NATS server on a free loopback port, with JetStream, or `None` if none is installed
 /// (outside CI).
 pub fn nats() -> Option<Broker> {
+    nats_with(&[])
+}
+
+/// As [`nats`], with `extra` arguments for the server (TLS, say).
+pub fn nats_with(extra: &[&str]) -> Option<Broker> {
     let program = required("nats-server")?;
     let port = free_port();
     let dir = tempfile::tempdir().expect("a directory for the server");
     let mut command = Command::new(program);
     command.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]);
-    command.arg(dir.path());
+    command.arg(dir.path()).args(extra);
     Some(start(
         command,
         format!("127.0.0.1:{port}"),

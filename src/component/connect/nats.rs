@@ -207,7 +207,17 @@ pub(crate) async fn client(
     name: &str,
     label: String,
 ) -> Result<async_nats::Client, String> {
-    async_nats::ConnectOptions::new()
+    client_with(async_nats::ConnectOptions::new(), url, name, label).await
+}
+
+/// As [`client`], starting from `options` (credentials, TLS).
+pub(crate) async fn client_with(
+    options: async_nats::ConnectOptions,
+    url: &str,
+    name: &str,
+    label: String,
+) -> Result<async_nats::Client, String> {
+    options
         .name(name)
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(move |event| {
