@@ -121,21 +121,29 @@ mod tests {
         graph.add_inport("A", "m", "in");
         graph.add_inport("B", "m", "in");
         let mut network = start(&graph);
-        let mut a = network.take_inport("A").expect("A is exported");
-        let mut b = network.take_inport("B").expect("B is exported");
-        for i in 0..20 {
-            let label = i.to_string();
-            a.send_batch([open(&format!("a{label}")), data("a1")])
-                .expect("sent");
-            b.send_batch([open(&format!("b{label}")), data("b1")])
-                .expect("sent");
-            a.send_batch([data("a2"), close(&format!("a{label}"))])
-                .expect("sent");
-            b.send_batch([data("b2"), close(&format!("b{label}"))])
-                .expect("sent");
+        // Each side from its own thread: while Merge passes one side's substream, the other
+        // side may fill its edge, and a single sender would then wait on it for ever.
+        let senders: Vec<_> = ["A", "B"]
+            .into_iter()
+            .map(|name| {
+                let mut inport = network.take_inport(name).expect("exported");
+                let side = name.to_lowercase();
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        let label = format!("{side}{i}");
+                        inport
+                            .send_batch([open(&label), data(&format!("{side}1"))])
+                            .expect("sent");
+                        inport
+                            .send_batch([data(&format!("{side}2")), close(&label)])
+                            .expect("sent");
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.join().expect("the sender ends");
         }
-        drop(a);
-        drop(b);
         let outcome = network.wait();
         assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
         assert_eq!(outcome.output.len(), 20 * 8);
