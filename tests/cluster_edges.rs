@@ -287,9 +287,10 @@ fn two_graphs_do_not_share_edges() {
 /// The frame a sender (of life 7) would publish: IPs numbered from `first`, each a data IP.
 fn frame(first: u64, payloads: &[&str]) -> Vec<u8> {
     let mut bytes = vec![1];
-    // The sender's life, then the first IP's number.
+    // The sender's life, the first IP's number, and how many IPs follow.
     bytes.extend_from_slice(&7u64.to_le_bytes());
     bytes.extend_from_slice(&first.to_le_bytes());
+    bytes.extend_from_slice(&(payloads.len() as u32).to_le_bytes());
     for payload in payloads {
         bytes.push(0);
         bytes.push(payload.len() as u8);

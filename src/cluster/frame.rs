@@ -3,7 +3,8 @@
 //! A remote edge has two subjects: the sender publishes [`Message::Frames`] (and the other
 //! sender messages) on its data subject, the receiver publishes [`Message::Credit`] on its
 //! credit subject. Every number is little-endian; an IP is a tag byte, its payload's length as
-//! an unsigned LEB128 varint, and the payload, so an 8-byte IP costs 10 bytes.
+//! an unsigned LEB128 varint, and the payload, so an 8-byte IP costs 10 bytes. A frame's header
+//! is its kind, the sender's life, the number of its first IP and how many IPs it holds.
 //!
 //! Sequence numbers count IPs from 0 over the sender's life; a frame names the life (a
 //! number the sender draws when it starts), so a receiver can tell a sender that started
@@ -20,6 +21,12 @@ const CREDIT: u8 = 2;
 const END: u8 = 3;
 const ABORT: u8 = 4;
 const ASK: u8 = 5;
+
+/// Bytes before a frame's first IP.
+const FRAME_HEADER: usize = 1 + 8 + 8 + 4;
+
+/// Where a frame's header holds its count of IPs.
+const COUNT_AT: usize = 17;
 
 const TAG_DATA: u8 = 0;
 const TAG_OPEN: u8 = 1;
@@ -78,10 +85,17 @@ pub(crate) struct FrameWriter {
 impl FrameWriter {
     /// An empty frame of the sender's life `life` whose first IP will be number `first`.
     pub(crate) fn new(life: u64, first: u64) -> FrameWriter {
-        let mut buffer = BytesMut::with_capacity(4096);
+        FrameWriter::with_capacity(life, first, 4096)
+    }
+
+    /// As [`FrameWriter::new`], with room for `capacity` bytes.
+    fn with_capacity(life: u64, first: u64, capacity: usize) -> FrameWriter {
+        let mut buffer = BytesMut::with_capacity(capacity.max(FRAME_HEADER));
         buffer.put_u8(FRAMES);
         buffer.put_u64_le(life);
         buffer.put_u64_le(first);
+        // The count, written when the frame is taken.
+        buffer.put_u32_le(0);
         FrameWriter {
             buffer,
             life,
@@ -124,10 +138,14 @@ impl FrameWriter {
         self.buffer.len()
     }
 
-    /// The finished frame; the writer starts a new one after it.
+    /// The finished frame; the writer starts a new one after it, with room for as much.
     pub(crate) fn take(&mut self) -> Bytes {
-        let next = FrameWriter::new(self.life, self.first + self.count);
-        std::mem::replace(self, next).buffer.freeze()
+        let next = FrameWriter::with_capacity(self.life, self.first + self.count, self.len());
+        let mut taken = std::mem::replace(self, next);
+        // Frames are cut long before 2^32 IPs (see the edge's batch and frame sizes).
+        let count = u32::try_from(taken.count).unwrap_or(u32::MAX);
+        taken.buffer[COUNT_AT..FRAME_HEADER].copy_from_slice(&count.to_le_bytes());
+        taken.buffer.freeze()
     }
 }
 
@@ -171,10 +189,17 @@ impl Message {
         let (&kind, rest) = bytes.split_first().ok_or(Malformed("empty"))?;
         match kind {
             FRAMES => {
-                let life = read_u64(rest)?;
-                let first = read_u64(&rest[8..])?;
-                let mut ips = Vec::new();
-                let mut at = 17;
+                if bytes.len() < FRAME_HEADER {
+                    return Err(Malformed("frame header too short"));
+                }
+                let life = read_u64(&bytes[1..])?;
+                let first = read_u64(&bytes[9..])?;
+                let mut count = [0; 4];
+                count.copy_from_slice(&bytes[COUNT_AT..FRAME_HEADER]);
+                // Every IP takes two bytes at least: a count is never trusted beyond that.
+                let count = u32::from_le_bytes(count) as usize;
+                let mut ips = Vec::with_capacity(count.min((bytes.len() - FRAME_HEADER) / 2));
+                let mut at = FRAME_HEADER;
                 while at < bytes.len() {
                     let tag = bytes[at];
                     let (len, used) = read_varint(&bytes[at + 1..])?;
@@ -300,21 +325,38 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_not_trusted() {
+        let frame = |body: &[u8]| {
+            let mut bytes = vec![FRAMES];
+            bytes.extend([0; 16]);
+            // A count no frame this short can hold.
+            bytes.extend(u32::MAX.to_le_bytes());
+            bytes.extend(body);
+            bytes
+        };
         for bytes in [
-            &b""[..],
-            &[9],
-            &[FRAMES, 0, 0],
-            &[CREDIT, 1, 2, 3, 4, 5, 6, 7, 8],
-            &[FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, TAG_DATA, 200],
-            &[FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0],
-            &[
-                FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, TAG_DATA, 0xff, 0xff, 0xff, 0xff, 0x0f,
-            ],
+            b"".to_vec(),
+            vec![9],
+            vec![FRAMES, 0, 0],
+            vec![FRAMES, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            vec![CREDIT, 1, 2, 3, 4, 5, 6, 7, 8],
+            frame(&[TAG_DATA, 200]),
+            frame(&[7, 0]),
+            frame(&[TAG_DATA, 0xff, 0xff, 0xff, 0xff, 0x0f]),
         ] {
             assert!(
-                Message::decode(&Bytes::copy_from_slice(bytes)).is_err(),
+                Message::decode(&Bytes::from(bytes.clone())).is_err(),
                 "{bytes:?}"
             );
         }
+        // A count beyond what the frame holds is only a hint.
+        let one = frame(&[TAG_DATA, 1, b'x']);
+        assert_eq!(
+            Message::decode(&Bytes::from(one)),
+            Ok(Message::Frames {
+                life: 0,
+                first: 0,
+                ips: vec![Ip::data("x")]
+            })
+        );
     }
 }

@@ -23,8 +23,8 @@ const FRAMES_IN_FLIGHT: usize = 8;
 const MAX_BATCH: u64 = 4096;
 
 /// As [`MAX_BATCH`] for a durable edge: each frame waits for the server to store it, so
-/// frames are larger (still cut at [`FRAME_BYTES`]).
-const MAX_DURABLE_BATCH: u64 = 16_384;
+/// frames are as large as the server takes.
+const MAX_DURABLE_BATCH: u64 = 65_536;
 
 /// How long the connection to NATS may be down before the edge fails: reconnecting within it
 /// loses nothing that sequence numbers would not catch.
@@ -132,6 +132,11 @@ impl Component for RemoteSend {
         )));
         // Room for the frame's header and one IP's tag and length.
         let largest = client.server_info().max_payload.saturating_sub(32);
+        let frame_bytes = if link.durable {
+            largest
+        } else {
+            FRAME_BYTES.min(largest)
+        };
         let life = new_life();
         let mut writer = FrameWriter::new(life, 0);
         let mut batch = Vec::new();
@@ -158,7 +163,7 @@ impl Component for RemoteSend {
                         "an IP of {size} bytes is larger than the NATS server takes ({largest})"
                     )));
                 }
-                if writer.count() > 0 && writer.len() + size + 16 > FRAME_BYTES {
+                if writer.count() > 0 && writer.len() + size + 16 > frame_bytes {
                     self.hand_over(ctx, &to_task, &credit, Outgoing::frame(&mut writer))?;
                 }
                 writer.push(&ip);
