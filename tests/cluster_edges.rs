@@ -394,6 +394,54 @@ fn a_durable_edge_carries_every_ip_in_order() {
     assert_eq!(outcomes["west"].output, ["200000 in order"]);
 }
 
+#[test]
+fn a_durable_edge_cuts_large_ips_into_frames_the_server_takes() {
+    let Some(server) = brokers::nats() else {
+        return;
+    };
+    const COUNT: usize = 24;
+    const SIZE: usize = 200 * 1024;
+    let runtimes = two_runtimes(&server.address, &Arc::default());
+    // Sent in one go, 4.8 MB in all: several frames, each under the server's 1 MiB.
+    register_fn(&runtimes["home"], "test/Large", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let out = ctx.outport("out")?;
+            let ips = (0..COUNT).map(|i| Ip::data(format!("{i:08}{}", "x".repeat(SIZE))));
+            ctx.send_batch(out, ips)?;
+            Ok(())
+        })
+    });
+    register_fn(&runtimes["west"], "test/Sizes", &[], || {
+        Box::new(|ctx: &mut ProcessContext| {
+            let (input, out) = (ctx.inport("in")?, ctx.outport("out")?);
+            let mut seen = Vec::new();
+            while let Some(ip) = ctx.recv(input)? {
+                let text = ip.payload().to_string_lossy().into_owned();
+                seen.push(format!("{} {}", &text[..8], text.len()));
+            }
+            ctx.send(out, Ip::data(seen.join(",")))?;
+            Ok(())
+        })
+    });
+    let mut graph = Graph::new("large");
+    graph.add_node("large", "test/Large");
+    graph.add_node("sizes", "test/Sizes");
+    graph.add_node("show", "core/Output");
+    graph.add_edge(port("large", "out"), port("sizes", "in"));
+    if let Some(flowd::graph::Connection::Edge(edge)) = graph.connections.last_mut() {
+        edge.metadata = json!({"durable": true}).as_object().cloned();
+    }
+    graph.add_edge(port("sizes", "out"), port("show", "in"));
+    place(&mut graph, "sizes", "west");
+    place(&mut graph, "show", "west");
+    let outcomes = Placed::start(&graph, &runtimes, "r1").wait();
+    for outcome in outcomes.values() {
+        assert!(outcome.errors.is_empty(), "{outcomes:?}");
+    }
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("{i:08} {}", SIZE + 8)).collect();
+    assert_eq!(outcomes["west"].output, [expected.join(",")]);
+}
+
 /// Records the number each IP carries, a little slowly.
 struct Record(Arc<std::sync::Mutex<Vec<u64>>>);
 

@@ -132,8 +132,9 @@ impl Component for RemoteSend {
         )));
         // Room for the frame's header and one IP's tag and length.
         let largest = client.server_info().max_payload.saturating_sub(32);
+        // A durable frame carries a message id header too.
         let frame_bytes = if link.durable {
-            largest
+            largest.saturating_sub(1024).max(1)
         } else {
             FRAME_BYTES.min(largest)
         };
