@@ -20,9 +20,11 @@ use crate::component::Registry;
 use crate::component::dylib;
 use crate::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use crate::component::{AllowList, exec};
-use crate::engine::{Event, Network, NetworkConfig};
+use crate::engine::{Network, NetworkConfig};
 use crate::graph::{self, Format, Graph};
+use drain::{Drain, follow_events};
 
+mod drain;
 mod serve;
 
 pub use serve::{ServeArgs, ui_url};
@@ -120,6 +122,11 @@ pub struct Args {
     #[arg(long, global = true, value_name = "FILE", requires = "nats_cert")]
     pub nats_key: Option<PathBuf>,
 
+    /// On SIGINT or SIGTERM, let what is in flight finish for up to SECS (graph inports
+    /// closed), then stop (and, serving, autosave); a second signal stops at once.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    pub drain_timeout: u64,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -131,7 +138,7 @@ pub enum Command {
     /// Serve the FBP Network Protocol over WebSocket, for noflo-ui and other clients.
     ///
     /// Prints one line on stdout once listening, with the address and the noflo-ui URL that
-    /// opens this runtime. Stops on SIGINT or SIGTERM.
+    /// opens this runtime. Drains and stops on SIGINT or SIGTERM (see --drain-timeout).
     Serve(Box<ServeArgs>),
     /// Run a graph (FBP JSON or .fbp) to completion.
     ///
@@ -225,6 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )?)
     };
     let max_processes = limits.max_processes;
+    let drain_timeout = Duration::from_secs(args.drain_timeout);
     let cluster = match (&args.nats, &args.name) {
         (Some(url), Some(name)) => {
             let security = NatsSecurity {
@@ -252,14 +260,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     match args.command {
-        None => serve::serve(ServeArgs::default(), registry, limits, cluster),
-        Some(Command::Serve(serve_args)) => serve::serve(*serve_args, registry, limits, cluster),
+        None => serve::serve(
+            ServeArgs::default(),
+            registry,
+            limits,
+            cluster,
+            drain_timeout,
+        ),
+        Some(Command::Serve(serve_args)) => {
+            serve::serve(*serve_args, registry, limits, cluster, drain_timeout)
+        }
         Some(Command::Run {
             graph: path,
             capacity,
             placement,
         }) => {
             let graph = load(&path)?;
+            let drain = (drain::signals()?, drain_timeout);
             // A placed graph is checked share by share, each by the runtime it runs on
             // (with the components that runtime has).
             if cluster.is_none() {
@@ -276,9 +293,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         Some(file) => read_placement(&file)?,
                         None => BTreeMap::new(),
                     };
-                    run_placed(&cluster, &graph, &registry, config, &placed)
+                    run_placed(&cluster, &graph, &registry, config, &placed, &drain)
                 }
-                None => run_graph(&graph, &registry, config),
+                None => run_graph(&graph, &registry, config, &drain),
             }
         }
         Some(Command::Check { graph: path }) => {
@@ -419,67 +436,30 @@ fn validate(graph: &Graph, registry: &Registry, path: &Path) -> anyhow::Result<(
     }
 }
 
+/// The signals and the drain timeout of a command-line run.
+type Draining = (crossbeam_channel::Receiver<()>, Duration);
+
 fn run_graph(
     graph: &Graph,
     registry: &Registry,
     config: NetworkConfig,
+    drain: &Draining,
 ) -> anyhow::Result<ExitCode> {
     let config = NetworkConfig {
         external_ports: false,
         ..config
     };
     let network = Network::start(graph, registry, config).context("cannot start the network")?;
-    let failed = follow_events(network.events(), None);
+    let stop = || network.stop();
+    let drain = Drain {
+        signals: &drain.0,
+        timeout: drain.1,
+        stop: &stop,
+    };
+    let failed = follow_events(network.events(), None, &drain);
     // Every process has ended (the last event said so); dropping the handle releases the rest.
     drop(network);
     Ok(exit_code(failed))
-}
-
-/// Prints a network's output to stdout and its failures to stderr until its last event;
-/// whether anything failed. A placed network's failures name the runtime they happened on.
-fn follow_events(events: &crossbeam_channel::Receiver<Event>, placed: Option<&PlacedRun>) -> bool {
-    let stdout = std::io::stdout();
-    let mut failed = false;
-    for event in events.iter() {
-        match event {
-            Event::Output { message, .. } => {
-                let mut out = stdout.lock();
-                // A closed stdout (e.g. `| head`) must not fail the network.
-                let _ = writeln!(out, "{message}");
-            }
-            Event::ProcessError { node, message } => {
-                failed = true;
-                match placed.and_then(|run| run.runtime_of(&node).filter(|r| *r != run.home())) {
-                    Some(runtime) => {
-                        eprintln!("flowd: process '{node}' (runtime '{runtime}') failed: {message}")
-                    }
-                    None => eprintln!("flowd: process '{node}' failed: {message}"),
-                }
-            }
-            Event::Deadlock { message, .. } => {
-                failed = true;
-                eprintln!("flowd: {message}");
-            }
-            Event::RuntimeLost {
-                message, resumes, ..
-            } => {
-                eprintln!("flowd: {message}");
-                if !resumes {
-                    failed = true;
-                    placed.inspect(|run| run.stop());
-                }
-            }
-            Event::RuntimeResumed { runtime } => {
-                eprintln!("flowd: runtime '{runtime}' is back and runs its share again");
-            }
-            Event::Finished { uptime } | Event::Stopped { uptime } => {
-                tracing::info!("network ended after {uptime:?}");
-                break;
-            }
-            _ => {}
-        }
-    }
-    failed
 }
 
 fn exit_code(failed: bool) -> ExitCode {
@@ -510,6 +490,7 @@ fn run_placed(
     registry: &Registry,
     config: NetworkConfig,
     placed: &BTreeMap<String, String>,
+    drain: &Draining,
 ) -> anyhow::Result<ExitCode> {
     let config = NetworkConfig {
         external_ports: false,
@@ -518,7 +499,13 @@ fn run_placed(
     let run = PlacedRun::start(cluster, registry, graph, config, placed)
         .map_err(anyhow::Error::msg)
         .context("cannot run the placed graph")?;
-    Ok(exit_code(follow_events(run.events(), Some(&run))))
+    let stop = || run.stop();
+    let drain = Drain {
+        signals: &drain.0,
+        timeout: drain.1,
+        stop: &stop,
+    };
+    Ok(exit_code(follow_events(run.events(), Some(&run), &drain)))
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
+use super::drain::SignalHandlers;
 use crate::component::Registry;
 use crate::graph::Graph;
 use crate::protocol::Capabilities;
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::runtime::{Runtime, RuntimeConfig, SharedRuntime};
 use crate::server::{Server, ServerConfig};
 
 /// Where the noflo-ui URL printed at start points by default (the hosted noflo-ui).
@@ -122,12 +124,14 @@ impl Default for ServeArgs {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Runs the server until SIGINT or SIGTERM, draining its networks for up to `drain_timeout`
+/// (see [`drained`]); `cluster`: the cluster it serves and places graphs over, if any.
 pub fn serve(
     args: ServeArgs,
     registry: Arc<Registry>,
     limits: super::Limits,
     cluster: Option<Arc<crate::cluster::Cluster>>,
+    drain_timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let secrets = secrets(&args)?;
     let full_secret = args.secret.first().cloned();
@@ -175,6 +179,8 @@ pub fn serve(
         .build()
         .context("cannot start the async runtime")?;
     tokio.block_on(async move {
+        let signals = SignalHandlers::new().context("cannot listen for signals")?;
+        let shared = runtime.clone();
         let server = Server::bind(server_config, runtime).await?;
         let url = server.url();
         // One line on stdout once listening: test harnesses wait for it.
@@ -184,7 +190,7 @@ pub fn serve(
             None => format!("{} or {}", open(DEFAULT_UI), open(COMMUNITY_UI)),
         };
         println!("flowd listening on {url} (open {uis})");
-        server.run(shutdown_signal()).await;
+        server.run(drained(shared, signals, drain_timeout)).await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -276,26 +282,52 @@ fn encode_uri_component(text: &str) -> String {
     out
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Completes once a signal asks the server to stop, after draining: the first SIGINT or
+/// SIGTERM closes every running network's exported inports and waits up to `timeout` for the
+/// networks to finish; a second signal cuts the wait short. What still runs is then stopped
+/// (and autosaved) by the server.
+async fn drained(runtime: SharedRuntime, mut signals: SignalHandlers, timeout: Duration) {
+    if !signals.next().await {
+        return std::future::pending().await;
+    }
+    let running = {
+        let mut runtime = Runtime::lock(&runtime);
+        runtime.close_inports();
+        runtime.running_networks()
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    if running == 0 {
+        return;
+    }
+    eprintln!(
+        "flowd: draining {running} running network{}: letting what is in flight finish for up \
+         to {} s (again to stop now)",
+        if running == 1 { "" } else { "s" },
+        timeout.as_secs_f64()
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        tokio::select! {
+            _ = signals.next() => {
+                eprintln!("flowd: stopping now");
+                return;
             }
-            Err(_) => std::future::pending::<()>().await,
+            () = tokio::time::sleep(DRAIN_CHECK) => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        if Runtime::lock(&runtime).running_networks() == 0 {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!(
+                "flowd: still running after {} s of draining: stopping",
+                timeout.as_secs_f64()
+            );
+            return;
+        }
     }
 }
+
+/// How often a draining server looks whether its networks have finished.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 mod tests {

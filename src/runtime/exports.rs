@@ -66,6 +66,12 @@ impl Exports {
         Ok(exports)
     }
 
+    /// Ends the stream into every exported inport (its feeder ends once it has passed on
+    /// what was queued).
+    pub(crate) fn close_inports(&mut self) {
+        self.inports.clear();
+    }
+
     /// Queues `ip` for the exported inport `port`.
     pub(crate) fn send(&self, port: &str, ip: Ip) -> Result<(), String> {
         let Some(feeder) = self.inports.get(port) else {

@@ -512,6 +512,24 @@ impl Runtime {
         }
     }
 
+    /// Ends the streams into the exported inports of every running network, so that those
+    /// fed only from outside wind down by themselves.
+    pub fn close_inports(&mut self) {
+        for entry in self.graphs.values_mut() {
+            if let NetworkState::Running(live) = &mut entry.network {
+                live.close_inports();
+            }
+        }
+    }
+
+    /// How many networks are running (not finished, not stopped).
+    pub fn running_networks(&self) -> usize {
+        self.graphs
+            .values()
+            .filter(|e| matches!(e.network, NetworkState::Running(_)))
+            .count()
+    }
+
     /// Stops every network and, with autosave, writes unsaved edits.
     pub fn shutdown(&mut self) {
         for entry in self.graphs.values() {

@@ -181,6 +181,11 @@ impl Live {
         }
     }
 
+    /// Ends the stream into every exported inport.
+    pub(crate) fn close_inports(&mut self) {
+        self.exports.close_inports();
+    }
+
     /// Queues `ip` for the exported inport `port`.
     pub(crate) fn send(&self, port: &str, ip: Ip) -> Result<(), String> {
         self.exports.send(port, ip)
