@@ -726,3 +726,38 @@ fn graph_files_are_read_up_to_a_limit_the_operator_sets() {
         .assert_stderr_has("examples/hello.fbp: larger than 100 bytes");
     flowd(&["--max-graph-bytes", "100000", "check", "examples/hello.fbp"]).assert_code(0);
 }
+
+#[test]
+fn json_logs_name_the_graph_node_and_component_of_each_process_line() {
+    let run = flowd(&[
+        "run",
+        "examples/hello.fbp",
+        "--log-format",
+        "json",
+        "--log",
+        "flowd=debug",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let started: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "process started")
+        .collect();
+    assert!(!started.is_empty(), "{lines:#?}");
+    for line in started {
+        let span = &line["span"];
+        assert_eq!(span["graph"], "HelloFlowd", "{line}");
+        assert!(
+            span["node"].as_str().is_some_and(|n| !n.is_empty()),
+            "{line}"
+        );
+        assert!(
+            span["component"].as_str().is_some_and(|c| c.contains('/')),
+            "{line}"
+        );
+    }
+}

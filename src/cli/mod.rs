@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, global = true, env = "FLOWD_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line,
+    /// a process's lines carrying its graph, node and component) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Register every WebAssembly component (`*.wasm`) in DIR; new and changed files are
     /// picked up while flowd runs. May be given several times.
     #[arg(long, global = true, value_name = "DIR")]
@@ -197,11 +202,27 @@ pub fn init_logging(args: &Args) {
         eprintln!("flowd: ignoring the log filter '{wanted}' ({error}); using 'warn'");
         tracing_subscriber::EnvFilter::new("warn")
     });
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 /// Runs the command the arguments name.
@@ -275,7 +296,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             capacity,
             placement,
         }) => {
-            let graph = load(&path)?;
+            let mut graph = load(&path)?;
+            // Log lines name the graph: by its file, if it has no name of its own.
+            if graph.name().is_none()
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                graph.properties.insert("name".into(), stem.into());
+            }
             let drain = (drain::signals()?, drain_timeout);
             // A placed graph is checked share by share, each by the runtime it runs on
             // (with the components that runtime has).

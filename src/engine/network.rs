@@ -124,6 +124,8 @@ pub struct Network {
     pub(super) config: NetworkConfig,
     pub(super) wiring: Wiring,
     activity: Arc<NetworkActivity>,
+    /// The graph's name, on every log line of its processes.
+    name: Arc<str>,
 }
 
 impl Network {
@@ -293,6 +295,7 @@ impl Network {
             config,
             wiring: Wiring::default(),
             activity,
+            name: Arc::from(graph.name().unwrap_or_default()),
         };
         events.send(Event::Started, None);
         for event in initial {
@@ -399,6 +402,13 @@ impl Network {
         let signal = signal.with_activity(activity);
         self.wiring.stops.insert(plan.id.clone(), trigger);
         self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
+        // Every line a process logs names it (with `--log-format json`, as fields).
+        let span = tracing::info_span!(
+            "process",
+            graph = %self.name,
+            node = %plan.id,
+            component = %plan.spec.name
+        );
         Process::new(
             plan,
             permit,
@@ -408,6 +418,7 @@ impl Network {
             &self.stop,
             self.started,
         )
+        .in_span(span)
     }
 
     /// How the network was built.

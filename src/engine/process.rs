@@ -46,6 +46,8 @@ pub(super) struct Process {
     stop: Arc<StopTrigger>,
     started: Instant,
     permit: Permit,
+    /// The span the process runs in.
+    span: tracing::Span,
 }
 
 impl Process {
@@ -103,7 +105,13 @@ impl Process {
             stop: stop.clone(),
             started,
             permit,
+            span: tracing::Span::none(),
         }
+    }
+
+    /// The process, running in `span`.
+    pub(super) fn in_span(self, span: tracing::Span) -> Process {
+        Process { span, ..self }
     }
 
     /// Starts the process on the thread its permit set aside, or a new one.
@@ -138,7 +146,9 @@ impl Process {
             stop,
             started,
             permit,
+            span,
         } = self;
+        let _in_span = span.enter();
         tracing::debug!(node = %node, "process started");
         if let Some(activity) = signal.activity() {
             activity.started();
