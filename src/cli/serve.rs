@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +16,7 @@ use crate::component::Registry;
 use crate::graph::Graph;
 use crate::protocol::Capabilities;
 use crate::runtime::{Runtime, RuntimeConfig, SharedRuntime};
+use crate::server::ops::OpsServer;
 use crate::server::{Server, ServerConfig};
 
 /// Where the noflo-ui URL printed at start points by default (the hosted noflo-ui).
@@ -96,6 +98,11 @@ pub struct ServeArgs {
     /// Requests per second a client may send on average (bursts of 5x are allowed).
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().requests_per_second)]
     pub max_requests_per_second: u32,
+
+    /// Serve /metrics (Prometheus), /healthz and /readyz over HTTP on ADDR: a port (on
+    /// loopback) or an address. Off unless given.
+    #[arg(long, value_name = "ADDR", value_parser = ops_address)]
+    pub metrics: Option<SocketAddr>,
 
     /// Packets shown to clients (`network:data`) per edge per second, after a burst of as
     /// many; the rest are counted and not shown. 0 shows every packet.
@@ -182,6 +189,19 @@ pub fn serve(
         let signals = SignalHandlers::new().context("cannot listen for signals")?;
         let shared = runtime.clone();
         let server = Server::bind(server_config, runtime).await?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let ops = match args.metrics {
+            Some(address) => {
+                let ops = OpsServer::bind(address, shared.clone(), ready.clone())
+                    .await
+                    .with_context(|| format!("cannot listen for operations on {address}"))?;
+                let bound = ops.local_addr()?;
+                tokio::spawn(ops.run());
+                format!("; operations on http://{bound}")
+            }
+            None => String::new(),
+        };
+        ready.store(true, Ordering::Release);
         let url = server.url();
         // One line on stdout once listening: test harnesses wait for it.
         let open = |ui: &str| ui_url(ui, &url, &id, full_secret.as_deref());
@@ -189,10 +209,21 @@ pub fn serve(
             Some(ui) => open(ui),
             None => format!("{} or {}", open(DEFAULT_UI), open(COMMUNITY_UI)),
         };
-        println!("flowd listening on {url} (open {uis})");
-        server.run(drained(shared, signals, drain_timeout)).await;
+        println!("flowd listening on {url} (open {uis}){ops}");
+        server
+            .run(drained(shared, signals, drain_timeout, ready))
+            .await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `--metrics`: a port on loopback, or an address.
+fn ops_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is neither a port nor an address such as 127.0.0.1:9090"))
 }
 
 /// The capabilities of every configured secret.
@@ -286,10 +317,16 @@ fn encode_uri_component(text: &str) -> String {
 /// SIGTERM closes every running network's exported inports and waits up to `timeout` for the
 /// networks to finish; a second signal cuts the wait short. What still runs is then stopped
 /// (and autosaved) by the server.
-async fn drained(runtime: SharedRuntime, mut signals: SignalHandlers, timeout: Duration) {
+async fn drained(
+    runtime: SharedRuntime,
+    mut signals: SignalHandlers,
+    timeout: Duration,
+    ready: Arc<AtomicBool>,
+) {
     if !signals.next().await {
         return std::future::pending().await;
     }
+    ready.store(false, Ordering::Release);
     let running = {
         let mut runtime = Runtime::lock(&runtime);
         runtime.close_inports();

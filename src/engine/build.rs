@@ -57,7 +57,7 @@ pub(super) fn watched(
     batch: usize,
     config: &NetworkConfig,
 ) -> Outgoing {
-    let watch = Watch::default();
+    let watch = Watch::new(tx.clone(), batch);
     watch.set(config.watches(&id));
     let watcher = Watcher::new(id.clone(), watch.clone(), events.clone(), config.watch_rate);
     watches.insert(id, watch);

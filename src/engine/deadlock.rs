@@ -18,14 +18,15 @@
 //! The watchdog then reports [`Event::Deadlock`] naming each process and what it waits on, and
 //! stops the network, which ends with [`Event::Stopped`].
 
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::edge::{Packet, StopTrigger};
 use super::events::{EdgeId, Event, EventSender};
+use super::metrics::{ProcessMetrics, ProcessState};
 
 /// How often the watchdog looks at each network.
 const LOOK_EVERY: Duration = Duration::from_millis(150);
@@ -54,15 +55,23 @@ enum Wait {
     },
 }
 
-/// What one process is doing, as far as deadlock detection cares.
+/// What one process is doing, as far as deadlock detection (and the operator: see
+/// [`super::metrics`]) cares.
 pub(crate) struct Activity {
     node: String,
     component: String,
     state: AtomicU8,
     /// Counts the waits the process came out of: a blocked process that woke is not stuck.
     wakes: AtomicU64,
-    wait: Mutex<Wait>,
+    /// What the process waits on, and since when.
+    wait: Mutex<(Wait, Instant)>,
     stop: Arc<StopTrigger>,
+    /// Nanoseconds spent blocked receiving, over the waits that ended.
+    receive_blocked: AtomicU64,
+    /// Nanoseconds spent blocked sending to a full edge, over the waits that ended.
+    send_blocked: AtomicU64,
+    /// Whether the process failed.
+    failed: AtomicBool,
 }
 
 impl Activity {
@@ -90,7 +99,7 @@ impl Activity {
     }
 
     fn block(&self, wait: Wait) {
-        *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
+        *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = (wait, Instant::now());
         self.state.store(BLOCKED, Ordering::SeqCst);
     }
 
@@ -98,14 +107,63 @@ impl Activity {
     pub(crate) fn woke(&self) {
         self.state.store(RUNNING, Ordering::SeqCst);
         self.wakes.fetch_add(1, Ordering::SeqCst);
-        *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = Wait::Nothing;
+        let mut wait = self.wait.lock().unwrap_or_else(|e| e.into_inner());
+        let (ended, since) = std::mem::replace(&mut *wait, (Wait::Nothing, Instant::now()));
+        if let Some(total) = self.blocked_total(&ended) {
+            let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            total.fetch_add(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// The process failed.
+    pub(crate) fn failed(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Where the time of `wait` is counted.
+    fn blocked_total(&self, wait: &Wait) -> Option<&AtomicU64> {
+        match wait {
+            Wait::Nothing => None,
+            Wait::Receive { .. } => Some(&self.receive_blocked),
+            Wait::Send { .. } => Some(&self.send_blocked),
+        }
+    }
+
+    /// How the process is doing now.
+    pub(crate) fn metrics(&self) -> ProcessMetrics {
+        let state = match self.state.load(Ordering::SeqCst) {
+            NOT_STARTED => ProcessState::Waiting,
+            RUNNING => ProcessState::Running,
+            BLOCKED => ProcessState::Blocked,
+            _ if self.failed.load(Ordering::Relaxed) => ProcessState::Failed,
+            _ => ProcessState::Ended,
+        };
+        let (mut receiving, mut sending) = (
+            self.receive_blocked.load(Ordering::Relaxed),
+            self.send_blocked.load(Ordering::Relaxed),
+        );
+        // A wait in progress counts too: a process blocked for good shows it.
+        let wait = self.wait.lock().unwrap_or_else(|e| e.into_inner());
+        let ongoing = u64::try_from(wait.1.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        match wait.0 {
+            Wait::Nothing => {}
+            Wait::Receive { .. } => receiving = receiving.saturating_add(ongoing),
+            Wait::Send { .. } => sending = sending.saturating_add(ongoing),
+        }
+        ProcessMetrics {
+            node: self.node.clone(),
+            component: self.component.clone(),
+            state,
+            receive_blocked: Duration::from_nanos(receiving),
+            send_blocked: Duration::from_nanos(sending),
+        }
     }
 
     /// What the process waits on, if it is blocked for good: its queues are as its wait
     /// implies (empty to receive, full to send).
     fn stuck_on(&self) -> Option<String> {
         let wait = self.wait.lock().unwrap_or_else(|e| e.into_inner());
-        match &*wait {
+        match &wait.0 {
             Wait::Nothing => None,
             Wait::Receive { ports, queues } => queues
                 .iter()
@@ -157,14 +215,24 @@ impl NetworkActivity {
             component: component.to_string(),
             state: AtomicU8::new(NOT_STARTED),
             wakes: AtomicU64::new(0),
-            wait: Mutex::new(Wait::Nothing),
+            wait: Mutex::new((Wait::Nothing, Instant::now())),
             stop,
+            receive_blocked: AtomicU64::new(0),
+            send_blocked: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
         });
         let mut processes = self.processes.lock().unwrap_or_else(|e| e.into_inner());
         // Ended processes are of no more interest (live edits may add and remove many).
         processes.retain(|p| p.state.load(Ordering::SeqCst) != ENDED);
         processes.push(activity.clone());
         activity
+    }
+
+    /// How each process of the network is doing (those that ended before the last process
+    /// was added may be gone).
+    pub(crate) fn metrics(&self) -> Vec<ProcessMetrics> {
+        let processes = self.processes.lock().unwrap_or_else(|e| e.into_inner());
+        processes.iter().map(|p| p.metrics()).collect()
     }
 
     /// An exported inport's handle was opened.

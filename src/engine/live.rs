@@ -320,7 +320,7 @@ impl Network {
             None => self.input(&tgt)?,
         };
         let batch = capacity.map_or(input.batch, |c| c.min(input.batch).max(1));
-        let watch = Watch::default();
+        let watch = Watch::new(input.tx.clone(), batch);
         watch.set(self.config.watches(&edge));
         let watcher = Watcher::new(
             edge.clone(),

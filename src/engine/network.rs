@@ -15,6 +15,7 @@ use super::error::Error;
 use super::events::{EdgeId, Event, EventSender};
 use super::external::{GraphInport, GraphOutport};
 use super::live::{InputHandle, Mailbox, NewPorts, Wiring};
+use super::metrics::NetworkMetrics;
 use super::process::{InQueue, NodePlan, Process};
 use super::watch::Watch;
 use crate::component::Registry;
@@ -471,6 +472,19 @@ impl Network {
     /// [`NetworkConfig::watch_rate`], or when the event channel was full.
     pub fn unreported(&self) -> u64 {
         self.watches.values().map(Watch::unreported).sum()
+    }
+
+    /// What the network has done so far: its processes' states and the time they spent
+    /// blocked, its edges' IPs, bytes and fill.
+    pub fn metrics(&self) -> NetworkMetrics {
+        NetworkMetrics {
+            processes: self.activity.metrics(),
+            edges: self
+                .watches
+                .iter()
+                .map(|(edge, watch)| watch.metrics(edge))
+                .collect(),
+        }
     }
 
     /// Turns [`Event::Data`] reporting on or off for every edge.

@@ -166,6 +166,9 @@ impl Process {
         };
         let fail = |message: String| {
             tracing::debug!(node = %node, "process error: {message}");
+            if let Some(activity) = signal.activity() {
+                activity.failed();
+            }
             events.send(
                 Event::ProcessError {
                     node: node.clone(),

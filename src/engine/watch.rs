@@ -10,21 +10,57 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crossbeam_channel::Sender;
+
+use super::edge::Packet;
 use super::events::{EdgeId, Event, EventSender};
+use super::metrics::EdgeMetrics;
 use crate::ip::Ip;
 
-/// Whether IPs on an edge are reported, and how many were not; shared between the network
-/// and the edge's sender.
-#[derive(Clone, Default)]
+/// Whether IPs on an edge are reported, how many were not, and what the edge carried;
+/// shared between the network and the edge's sender.
+#[derive(Clone)]
 pub(crate) struct Watch(Arc<WatchState>);
 
-#[derive(Default)]
 struct WatchState {
     on: AtomicBool,
     unreported: AtomicU64,
+    /// IPs handed over.
+    ips: AtomicU64,
+    /// Their payload bytes.
+    bytes: AtomicU64,
+    /// The receiving inport's queue, to see how full it is.
+    queue: Sender<Packet>,
+    /// IPs per batch at most.
+    batch: usize,
 }
 
 impl Watch {
+    /// The watch of an edge into `queue`, in batches of at most `batch` IPs; off.
+    pub(crate) fn new(queue: Sender<Packet>, batch: usize) -> Watch {
+        Watch(Arc::new(WatchState {
+            on: AtomicBool::new(false),
+            unreported: AtomicU64::new(0),
+            ips: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            queue,
+            batch,
+        }))
+    }
+
+    /// What the edge `edge` carried so far, and how full its queue is.
+    pub(crate) fn metrics(&self, edge: &EdgeId) -> EdgeMetrics {
+        let state = &self.0;
+        EdgeMetrics {
+            edge: edge.clone(),
+            ips: state.ips.load(Ordering::Relaxed),
+            bytes: state.bytes.load(Ordering::Relaxed),
+            queued_batches: state.queue.len(),
+            capacity_batches: state.queue.capacity().unwrap_or(usize::MAX),
+            batch_ips: state.batch,
+        }
+    }
+
     pub(crate) fn set(&self, on: bool) {
         self.0.on.store(on, Ordering::Relaxed);
     }
@@ -70,8 +106,13 @@ impl Watcher {
         &self.edge
     }
 
-    /// Reports `batch` (as far as the rate allows), just before it is handed over.
+    /// Counts `batch` and reports it (as far as the rate allows), just before it is handed
+    /// over.
     pub(crate) fn report(&mut self, batch: &[Ip]) {
+        let state = &self.watch.0;
+        let bytes: usize = batch.iter().map(|ip| ip.payload().len()).sum();
+        state.ips.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        state.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if batch.is_empty() || !self.watch.is_on() {
             return;
         }
@@ -143,7 +184,8 @@ mod tests {
     #[test]
     fn an_unwatched_edge_reports_nothing_and_counts_nothing() {
         let (events, rx) = EventSender::new(16);
-        let watch = Watch::default();
+        let (queue, _) = crossbeam_channel::bounded(1);
+        let watch = Watch::new(queue, 16);
         let edge = EdgeId {
             src: crate::graph::PortRef::new("a", "out"),
             tgt: crate::graph::PortRef::new("b", "in"),

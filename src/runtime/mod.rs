@@ -7,6 +7,7 @@
 
 mod clients;
 mod exports;
+mod metrics;
 mod names;
 mod network;
 mod report;

@@ -181,6 +181,16 @@ impl Live {
         }
     }
 
+    /// What the processes running here and their edges have done.
+    pub(crate) fn metrics(&self) -> crate::engine::NetworkMetrics {
+        self.network().metrics()
+    }
+
+    /// Packets on watched edges that were not shown to clients.
+    pub(crate) fn unreported(&self) -> u64 {
+        self.network().unreported()
+    }
+
     /// Ends the stream into every exported inport.
     pub(crate) fn close_inports(&mut self) {
         self.exports.close_inports();

@@ -7,6 +7,7 @@
 //! and are otherwise ignored. Nothing a client sends can stop the server.
 
 mod limit;
+pub mod ops;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -1,0 +1,199 @@
+//! The runtime's counters in the Prometheus text format, for the operations listener
+//! ([`crate::server::ops`]): runtime-wide figures, and per running network, process and edge
+//! what [`crate::engine::NetworkMetrics`] holds. Labels are the names of graphs, processes,
+//! components and ports only, never payloads.
+
+use std::fmt::Write;
+
+use super::Runtime;
+use super::network::NetworkState;
+use crate::engine::{NetworkMetrics, ProcessState};
+
+impl Runtime {
+    /// Every metric, as a Prometheus scrape reads it.
+    pub fn metrics_text(&self) -> String {
+        let mut text = Text::default();
+        text.header("flowd_clients", "gauge", "Protocol clients connected.");
+        text.line("flowd_clients", &[], self.client_count() as f64);
+        text.header("flowd_graphs", "gauge", "Graphs the runtime holds.");
+        text.line("flowd_graphs", &[], self.graphs.len() as f64);
+        text.header(
+            "flowd_networks_running",
+            "gauge",
+            "Networks running (started, not finished or stopped).",
+        );
+        text.line(
+            "flowd_networks_running",
+            &[],
+            self.running_networks() as f64,
+        );
+        let networks: Vec<(&str, NetworkMetrics, u64)> = self
+            .graphs
+            .iter()
+            .filter_map(|(id, entry)| match &entry.network {
+                NetworkState::Running(live) => {
+                    Some((id.as_str(), live.metrics(), live.unreported()))
+                }
+                _ => None,
+            })
+            .collect();
+        text.header(
+            "flowd_unreported_packets_total",
+            "counter",
+            "Packets on watched edges not shown to clients (over the data rate, or too many \
+             events at once).",
+        );
+        for (graph, _, unreported) in &networks {
+            text.line(
+                "flowd_unreported_packets_total",
+                &[("graph", graph)],
+                *unreported as f64,
+            );
+        }
+        processes(&mut text, &networks);
+        edges(&mut text, &networks);
+        text.0
+    }
+}
+
+fn processes(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
+    text.header(
+        "flowd_process_state",
+        "gauge",
+        "1 for the state each process is in (waiting, running, blocked, ended, failed).",
+    );
+    for (graph, metrics, _) in networks {
+        for process in &metrics.processes {
+            for state in ProcessState::ALL {
+                let labels = [
+                    ("graph", *graph),
+                    ("node", process.node.as_str()),
+                    ("component", process.component.as_str()),
+                    ("state", state.name()),
+                ];
+                let on = if process.state == state { 1.0 } else { 0.0 };
+                text.line("flowd_process_state", &labels, on);
+            }
+        }
+    }
+    text.header(
+        "flowd_process_blocked_seconds_total",
+        "counter",
+        "Time each process spent blocked, receiving (its inports empty) or sending (an edge \
+         full).",
+    );
+    for (graph, metrics, _) in networks {
+        for process in &metrics.processes {
+            for (direction, time) in [
+                ("receive", process.receive_blocked),
+                ("send", process.send_blocked),
+            ] {
+                let labels = [
+                    ("graph", *graph),
+                    ("node", process.node.as_str()),
+                    ("component", process.component.as_str()),
+                    ("direction", direction),
+                ];
+                text.line(
+                    "flowd_process_blocked_seconds_total",
+                    &labels,
+                    time.as_secs_f64(),
+                );
+            }
+        }
+    }
+}
+
+fn edges(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
+    let families: [(&str, &str, &str); 5] = [
+        ("flowd_edge_ips_total", "counter", "IPs each edge carried."),
+        (
+            "flowd_edge_bytes_total",
+            "counter",
+            "Payload bytes each edge carried.",
+        ),
+        (
+            "flowd_edge_queued_batches",
+            "gauge",
+            "Batches waiting in the queue of each edge's target inport (shared by edges into \
+             one inport).",
+        ),
+        (
+            "flowd_edge_capacity_batches",
+            "gauge",
+            "The batches that queue holds: when full, the sender blocks.",
+        ),
+        (
+            "flowd_edge_batch_ips",
+            "gauge",
+            "IPs per batch at most on each edge.",
+        ),
+    ];
+    for (index, (name, kind, help)) in families.iter().enumerate() {
+        text.header(name, kind, help);
+        for (graph, metrics, _) in networks {
+            for edge in &metrics.edges {
+                let (src, tgt) = (edge.edge.src.to_string(), edge.edge.tgt.to_string());
+                let value = match index {
+                    0 => edge.ips as f64,
+                    1 => edge.bytes as f64,
+                    2 => edge.queued_batches as f64,
+                    3 => edge.capacity_batches as f64,
+                    _ => edge.batch_ips as f64,
+                };
+                let labels = [
+                    ("graph", *graph),
+                    ("src", src.as_str()),
+                    ("tgt", tgt.as_str()),
+                ];
+                text.line(name, &labels, value);
+            }
+        }
+    }
+}
+
+/// Prometheus text being written.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{label}=\"{}\"", escape(value));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// A label value as the text format writes it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_cannot_break_a_line() {
+        let mut text = Text::default();
+        text.line("m", &[("node", "a\"b\\c\nd")], 1.0);
+        assert_eq!(text.0, "m{node=\"a\\\"b\\\\c\\nd\"} 1\n");
+    }
+}
