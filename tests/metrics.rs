@@ -16,7 +16,12 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// `flowd serve --metrics 127.0.0.1:0` and the address of its operations listener.
 fn serve(state: &tempfile::TempDir) -> (Served, String) {
-    let served = Served::start(&["--metrics", "127.0.0.1:0"], state.path());
+    let components = common::wasm::components_dir();
+    let components = components.to_str().expect("a UTF-8 path");
+    let served = Served::start(
+        &["--metrics", "127.0.0.1:0", "--components", components],
+        state.path(),
+    );
     let address = served
         .line
         .split_whitespace()
@@ -159,7 +164,57 @@ async fn the_metrics_count_what_flows_show_a_full_edge_and_a_failed_process() {
     until(&ops, "parse failed", |text| {
         sample(text, "flowd_process_state", &failed) == Some(1.0)
     });
+    // A sandboxed process: its linear memory and its CPU time.
+    client.clear("guest", false).await;
+    client.add_node("guest", "up", "text/Uppercase").await;
+    client.add_node("guest", "sink", "core/Drop").await;
+    client
+        .add_edge("guest", ("up", "out"), ("sink", "in"))
+        .await;
+    client
+        .export("guest", "addinport", "in", ("up", "in"))
+        .await;
+    client
+        .request("network", "start", json!({"graph": "guest"}), "started")
+        .await;
+    for _ in 0..100 {
+        let packet =
+            json!({"graph": "guest", "port": "in", "event": "data", "payload": "some text"});
+        client.send("runtime", "packet", packet).await;
+    }
+    let up = ["graph=\"guest\"", "src=\"up.out\"", "tgt=\"sink.in\""];
+    let guest = [
+        "graph=\"guest\"",
+        "node=\"up\"",
+        "component=\"text/Uppercase\"",
+    ];
+    let text = until(&ops, "100 IPs out of the guest", |text| {
+        sample(text, "flowd_edge_ips_total", &up) == Some(100.0)
+    });
+    let memory = sample(&text, "flowd_process_memory_bytes", &guest).unwrap_or_default();
+    assert!(memory >= 65_536.0, "at least one page: {text}");
+    let cpu = sample(&text, "flowd_process_cpu_seconds_total", &guest);
+    assert!(cpu.is_some_and(|s| s > 0.0), "{text}");
+
     let text = get(&ops, "/metrics").text();
     assert!(text.contains("flowd_clients 1\n"), "{text}");
-    assert!(text.contains("flowd_networks_running 3\n"), "{text}");
+    assert!(text.contains("flowd_networks_running 4\n"), "{text}");
+
+    // `flowd top` reads the same: the full edge comes first among the edges.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowd"))
+        .args(["top", "--once", &format!("http://{ops}")])
+        .env_remove("FLOWD_LOG")
+        .output()
+        .expect("flowd top runs");
+    let view = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{view}");
+    assert!(view.contains("4 networks running"), "{view}");
+    let edges: Vec<&str> = view
+        .lines()
+        .skip_while(|line| !line.contains("EDGE"))
+        .collect();
+    assert!(
+        edges[1].contains("split.out -> hold.in") && edges[1].ends_with("100%"),
+        "{view}"
+    );
 }

@@ -26,6 +26,7 @@ use drain::{Drain, follow_events};
 
 mod drain;
 mod serve;
+mod top;
 
 pub use serve::{ServeArgs, ui_url};
 
@@ -159,6 +160,18 @@ pub enum Command {
         /// which takes precedence over the processes' metadata.
         #[arg(long, value_name = "FILE", requires = "nats")]
         placement: Option<PathBuf>,
+    },
+    /// Show a running `flowd serve --metrics` live: its busiest processes and fullest edges.
+    Top {
+        /// Its operations listener: ADDR or http://ADDR, as `flowd serve` printed it.
+        #[arg(default_value = "127.0.0.1:9090")]
+        address: String,
+        /// Seconds between views.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Print one view and exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Check a graph against the registered components without running it.
     Check {
@@ -347,6 +360,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 graph.nodes.len(),
                 graph.connections.len()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Top {
+            address,
+            interval,
+            once,
+        }) => {
+            let interval = Duration::try_from_secs_f64(interval)
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(100));
+            top::top(&address, interval, once)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Components { json }) => {

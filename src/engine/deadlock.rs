@@ -72,16 +72,27 @@ pub(crate) struct Activity {
     send_blocked: AtomicU64,
     /// Whether the process failed.
     failed: AtomicBool,
+    /// The CPU time of the process's thread, as [`super::cpu`] measures it.
+    cpu: super::cpu::ThreadCpu,
+    /// Bytes of memory the process reports in use (a WebAssembly guest's linear memories).
+    memory: Arc<AtomicU64>,
 }
 
 impl Activity {
-    /// The process starts running.
+    /// The process starts running, on the calling thread.
     pub(crate) fn started(&self) {
+        self.cpu.start();
         self.state.store(RUNNING, Ordering::SeqCst);
     }
 
-    /// The process has ended.
+    /// Where the process reports the bytes of memory it uses.
+    pub(crate) fn memory(&self) -> &Arc<AtomicU64> {
+        &self.memory
+    }
+
+    /// The process has ended (called on its thread).
     pub(crate) fn ended(&self) {
+        self.cpu.stop();
         self.state.store(ENDED, Ordering::SeqCst);
     }
 
@@ -156,6 +167,8 @@ impl Activity {
             state,
             receive_blocked: Duration::from_nanos(receiving),
             send_blocked: Duration::from_nanos(sending),
+            cpu: self.cpu.used(),
+            memory: self.memory.load(Ordering::Relaxed),
         }
     }
 
@@ -220,6 +233,8 @@ impl NetworkActivity {
             receive_blocked: AtomicU64::new(0),
             send_blocked: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            cpu: super::cpu::ThreadCpu::default(),
+            memory: Arc::new(AtomicU64::new(0)),
         });
         let mut processes = self.processes.lock().unwrap_or_else(|e| e.into_inner());
         // Ended processes are of no more interest (live edits may add and remove many).

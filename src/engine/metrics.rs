@@ -68,6 +68,11 @@ pub struct ProcessMetrics {
     pub receive_blocked: Duration,
     /// Time spent blocked sending to a full edge (the wait in progress included).
     pub send_blocked: Duration,
+    /// CPU time its thread spent running it (zero where threads' CPU clocks cannot be read).
+    pub cpu: Duration,
+    /// Bytes of memory it reports in use (a WebAssembly guest's linear memories; zero for
+    /// processes that report none).
+    pub memory: u64,
 }
 
 /// One edge.

@@ -29,6 +29,7 @@
 
 mod build;
 mod context;
+mod cpu;
 mod deadlock;
 mod edge;
 mod error;

@@ -51,6 +51,7 @@ impl Runtime {
             );
         }
         processes(&mut text, &networks);
+        resources(&mut text, &networks);
         edges(&mut text, &networks);
         text.0
     }
@@ -100,6 +101,40 @@ fn processes(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
                     time.as_secs_f64(),
                 );
             }
+        }
+    }
+}
+
+fn resources(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
+    text.header(
+        "flowd_process_cpu_seconds_total",
+        "counter",
+        "CPU time each process's thread spent running it.",
+    );
+    for (graph, metrics, _) in networks {
+        for process in &metrics.processes {
+            let labels = [
+                ("graph", *graph),
+                ("node", process.node.as_str()),
+                ("component", process.component.as_str()),
+            ];
+            let cpu = process.cpu.as_secs_f64();
+            text.line("flowd_process_cpu_seconds_total", &labels, cpu);
+        }
+    }
+    text.header(
+        "flowd_process_memory_bytes",
+        "gauge",
+        "Memory a sandboxed (WebAssembly) process has in use: its linear memories.",
+    );
+    for (graph, metrics, _) in networks {
+        for process in metrics.processes.iter().filter(|p| p.memory > 0) {
+            let labels = [
+                ("graph", *graph),
+                ("node", process.node.as_str()),
+                ("component", process.component.as_str()),
+            ];
+            text.line("flowd_process_memory_bytes", &labels, process.memory as f64);
         }
     }
 }

@@ -392,13 +392,14 @@ impl WasmHost {
         let stderr = OutputCapture::new(sink, &node, "stderr");
         let net = Arc::new(grants.net_policy(&node)?);
         let wasi = grants.wasi(stdout.clone(), stderr.clone(), &net)?;
+        let memory = ctx.memory_gauge();
         let state = HostState {
             ctx,
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             net: net::NetHooks(net),
             table: wasmtime::component::ResourceTable::new(),
-            limiter: MemoryLimiter::new(grants.memory_bytes()),
+            limiter: MemoryLimiter::new(grants.memory_bytes(), memory),
             watchdog: Watchdog::new(grants.cpu_limit()),
             handles: 0,
         };

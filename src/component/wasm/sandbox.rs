@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -270,21 +270,23 @@ pub(crate) enum Violation {
     },
 }
 
-/// Enforces the memory limit; a refused growth traps with [`Violation::Memory`].
+/// Enforces the memory limit; a refused growth traps with [`Violation::Memory`]. What the
+/// guest has is added up in `in_use`, for the operator's metrics.
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    in_use: Option<Arc<AtomicU64>>,
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(limit: usize) -> MemoryLimiter {
-        MemoryLimiter { limit }
+    pub(crate) fn new(limit: usize, in_use: Option<Arc<AtomicU64>>) -> MemoryLimiter {
+        MemoryLimiter { limit, in_use }
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -293,6 +295,9 @@ impl ResourceLimiter for MemoryLimiter {
                 limit: (self.limit >> 20) as u64,
                 asked: desired.div_ceil(1 << 20) as u64,
             }));
+        }
+        if let Some(in_use) = &self.in_use {
+            in_use.fetch_add(desired.saturating_sub(current) as u64, Ordering::Relaxed);
         }
         Ok(true)
     }

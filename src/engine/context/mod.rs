@@ -249,6 +249,12 @@ impl ProcessContext {
         self.stop.sleep(duration)
     }
 
+    /// Where the process reports the bytes of memory it has in use (a sandbox that knows, as
+    /// the WebAssembly host does); operators read it as a metric. `None` outside a network.
+    pub fn memory_gauge(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        self.stop.activity().map(|a| a.memory().clone())
+    }
+
     /// Whether the network is stopping; long computations should check it now and then.
     pub fn is_stopping(&self) -> bool {
         self.stop.is_stopped()
