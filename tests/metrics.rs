@@ -199,6 +199,15 @@ async fn the_metrics_count_what_flows_show_a_full_edge_and_a_failed_process() {
     let text = get(&ops, "/metrics").text();
     assert!(text.contains("flowd_clients 1\n"), "{text}");
     assert!(text.contains("flowd_networks_running 4\n"), "{text}");
+    let received = sample(&text, "flowd_frames_total", &["direction=\"received\""]);
+    assert!(
+        received.is_some_and(|n| n >= 150.0),
+        "the packets and edits sent: {text}"
+    );
+    assert!(
+        text.contains("flowd_dropped_packet_frames_total "),
+        "{text}"
+    );
 
     // `flowd top` reads the same: the full edge comes first among the edges.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowd"))

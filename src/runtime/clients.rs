@@ -137,9 +137,32 @@ struct Client {
 pub struct Clients {
     clients: BTreeMap<ClientId, Client>,
     next: u64,
+    /// Counted over every client there was.
+    totals: FrameTotals,
+}
+
+/// Frames the runtime exchanged with its clients, over all of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameTotals {
+    /// Frames received.
+    pub received: u64,
+    /// Frames queued for sending.
+    pub sent: u64,
+    /// Packet frames (`network:data` and the like) dropped for clients that read too slowly.
+    pub dropped_packets: u64,
 }
 
 impl Clients {
+    /// The frames exchanged so far.
+    pub fn totals(&self) -> FrameTotals {
+        self.totals
+    }
+
+    /// Counts a frame received from a client.
+    pub(crate) fn received(&mut self) {
+        self.totals.received += 1;
+    }
+
     /// Registers a client whose frames go to `tx`, at most `limits` of them waiting; it starts
     /// with `capabilities`.
     pub fn add(
@@ -254,6 +277,7 @@ impl Clients {
                 || bytes_before + size > client.limits.max_bytes;
             if packets_full {
                 client.dropped_packets += 1;
+                self.totals.dropped_packets += 1;
                 return;
             }
         } else if bytes_before > 0 && bytes_before + size > client.limits.max_bytes {
@@ -266,10 +290,11 @@ impl Clients {
         }
         let ticket = QueueTicket::new(queued, size, packet);
         match client.tx.try_send(Outbound::Frame(frame, ticket)) {
-            Ok(()) => {}
+            Ok(()) => self.totals.sent += 1,
             // A packet never costs a client its connection.
             Err(mpsc::error::TrySendError::Full(_)) if packet => {
                 client.dropped_packets += 1;
+                self.totals.dropped_packets += 1;
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let reason = format!(

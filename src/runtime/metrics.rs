@@ -15,6 +15,33 @@ impl Runtime {
         let mut text = Text::default();
         text.header("flowd_clients", "gauge", "Protocol clients connected.");
         text.line("flowd_clients", &[], self.client_count() as f64);
+        let frames = self.clients.totals();
+        text.header(
+            "flowd_frames_total",
+            "counter",
+            "Protocol frames received from clients and sent to them.",
+        );
+        text.line(
+            "flowd_frames_total",
+            &[("direction", "received")],
+            frames.received as f64,
+        );
+        text.line(
+            "flowd_frames_total",
+            &[("direction", "sent")],
+            frames.sent as f64,
+        );
+        text.header(
+            "flowd_dropped_packet_frames_total",
+            "counter",
+            "Packet frames (network:data and the like) dropped for clients that read too \
+             slowly.",
+        );
+        text.line(
+            "flowd_dropped_packet_frames_total",
+            &[],
+            frames.dropped_packets as f64,
+        );
         text.header("flowd_graphs", "gauge", "Graphs the runtime holds.");
         text.line("flowd_graphs", &[], self.graphs.len() as f64);
         text.header(

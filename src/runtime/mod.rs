@@ -334,6 +334,7 @@ impl Runtime {
 
     /// Handles one text frame from `client`.
     pub fn handle_frame(&mut self, client: ClientId, text: &str) {
+        self.clients.received();
         crate::protocol::dispatch(self, client, text);
     }
 
