@@ -95,6 +95,16 @@ async fn the_metrics_count_what_flows_show_a_full_edge_and_a_failed_process() {
         sample(text, "flowd_edge_ips_total", &edge) == Some(50.0)
     });
     assert_eq!(sample(&text, "flowd_edge_bytes_total", &edge), Some(250.0));
+    let into_sink = ["graph=\"counted\"", "node=\"sink\"", "direction=\"in\""];
+    assert_eq!(
+        sample(&text, "flowd_process_ips_total", &into_sink),
+        Some(50.0)
+    );
+    let out_of_relay = ["graph=\"counted\"", "node=\"relay\"", "direction=\"out\""];
+    assert_eq!(
+        sample(&text, "flowd_process_bytes_total", &out_of_relay),
+        Some(250.0)
+    );
 
     // One IP an hour goes on: the edge into the throttle fills up, and the process feeding it
     // blocks sending.

@@ -78,6 +78,7 @@ impl Runtime {
             );
         }
         processes(&mut text, &networks);
+        throughput(&mut text, &networks);
         resources(&mut text, &networks);
         edges(&mut text, &networks);
         text.0
@@ -127,6 +128,49 @@ fn processes(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
                     &labels,
                     time.as_secs_f64(),
                 );
+            }
+        }
+    }
+}
+
+/// What went in and out of each process: the sums over its edges (IIPs not counted).
+fn throughput(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
+    for (name, help, of) in [
+        (
+            "flowd_process_ips_total",
+            "IPs into each process and out of it, over its edges.",
+            (|edge: &crate::engine::EdgeMetrics| edge.ips) as fn(&_) -> u64,
+        ),
+        (
+            "flowd_process_bytes_total",
+            "Payload bytes into each process and out of it, over its edges.",
+            |edge: &crate::engine::EdgeMetrics| edge.bytes,
+        ),
+    ] {
+        text.header(name, "counter", help);
+        for (graph, metrics, _) in networks {
+            for process in &metrics.processes {
+                let node = process.node.as_str();
+                let sum = |end: fn(&crate::engine::EdgeMetrics) -> &str| -> u64 {
+                    metrics
+                        .edges
+                        .iter()
+                        .filter(|e| end(e) == node)
+                        .map(of)
+                        .sum()
+                };
+                for (direction, total) in [
+                    ("in", sum(|e| e.edge.tgt.process.as_str())),
+                    ("out", sum(|e| e.edge.src.process.as_str())),
+                ] {
+                    let labels = [
+                        ("graph", *graph),
+                        ("node", node),
+                        ("component", process.component.as_str()),
+                        ("direction", direction),
+                    ];
+                    text.line(name, &labels, total as f64);
+                }
             }
         }
     }

@@ -422,30 +422,6 @@ impl Runtime {
         }
     }
 
-    /// Stops the network of graph `id` and starts it again, placed over the cluster as the
-    /// graph now says: clients see it stop and start.
-    fn place_anew(&mut self, id: &str) {
-        tracing::info!(
-            graph = id,
-            "a live edit changed where processes run: placing anew"
-        );
-        crate::protocol::network::stop(self, None, id);
-        match crate::protocol::network::start_network(self, id) {
-            Ok(()) => {
-                let message = crate::protocol::network::started_message(id);
-                self.report(id, &message);
-            }
-            Err(error) => {
-                let message = Message::new(
-                    "network",
-                    "error",
-                    serde_json::json!({ "message": error, "graph": id }),
-                );
-                self.report(id, &message);
-            }
-        }
-    }
-
     /// The process behind the exported port `name` of graph `id`, if there is one.
     fn exported_process(&self, id: &str, direction: Direction, name: &str) -> Option<String> {
         let graph = &self.graphs.get(id)?.graph;
@@ -512,24 +488,6 @@ impl Runtime {
         if let Err(error) = saved {
             tracing::warn!("autosave: {error}");
         }
-    }
-
-    /// Ends the streams into the exported inports of every running network, so that those
-    /// fed only from outside wind down by themselves.
-    pub fn close_inports(&mut self) {
-        for entry in self.graphs.values_mut() {
-            if let NetworkState::Running(live) = &mut entry.network {
-                live.close_inports();
-            }
-        }
-    }
-
-    /// How many networks are running (not finished, not stopped).
-    pub fn running_networks(&self) -> usize {
-        self.graphs
-            .values()
-            .filter(|e| matches!(e.network, NetworkState::Running(_)))
-            .count()
     }
 
     /// Stops every network and, with autosave, writes unsaved edits.

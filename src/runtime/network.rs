@@ -14,6 +14,7 @@ use crate::cluster::{PlacedRun, placed_on};
 use crate::engine::{EdgeId, Event, Network};
 use crate::graph::{Direction, Graph, PortRef};
 use crate::ip::Ip;
+use crate::protocol::Message;
 
 /// Where a graph's network is.
 pub(crate) enum NetworkState {
@@ -217,6 +218,50 @@ pub(super) fn edge_key(src: &PortRef, tgt: &PortRef) -> (String, String, String,
         tgt.process.clone(),
         tgt.port.to_lowercase(),
     )
+}
+
+impl Runtime {
+    /// Ends the streams into the exported inports of every running network, so that those
+    /// fed only from outside wind down by themselves.
+    pub fn close_inports(&mut self) {
+        for entry in self.graphs.values_mut() {
+            if let NetworkState::Running(live) = &mut entry.network {
+                live.close_inports();
+            }
+        }
+    }
+
+    /// How many networks are running (not finished, not stopped).
+    pub fn running_networks(&self) -> usize {
+        self.graphs
+            .values()
+            .filter(|e| matches!(e.network, NetworkState::Running(_)))
+            .count()
+    }
+
+    /// Stops the network of graph `id` and starts it again, placed over the cluster as the
+    /// graph now says: clients see it stop and start.
+    pub(super) fn place_anew(&mut self, id: &str) {
+        tracing::info!(
+            graph = id,
+            "a live edit changed where processes run: placing anew"
+        );
+        crate::protocol::network::stop(self, None, id);
+        match crate::protocol::network::start_network(self, id) {
+            Ok(()) => {
+                let message = crate::protocol::network::started_message(id);
+                self.report(id, &message);
+            }
+            Err(error) => {
+                let message = Message::new(
+                    "network",
+                    "error",
+                    serde_json::json!({ "message": error, "graph": id }),
+                );
+                self.report(id, &message);
+            }
+        }
+    }
 }
 
 impl Run {
