@@ -221,3 +221,33 @@ async fn a_node_moved_by_a_live_edit_runs_on_its_new_runtime() {
         .any(|m| m.contains("'east'") && m.contains("'there'"));
     assert!(lost, "{frames:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_of_edges_covers_edges_between_runtimes() {
+    let Some(server) = brokers::nats() else {
+        return;
+    };
+    let states = [(); 2].map(|()| tempfile::tempdir().expect("a directory"));
+    let _west = member(&server, "west", &states[0]);
+    let home = member(&server, "home", &states[1]);
+    let mut client = Client::connect(&home.url, None).await;
+    build(&mut client, "chosen", 30, 1, ["west", ""]).await;
+    // Only the edge from home to west: reported by home, its far end on west.
+    let selected = json!({"graph": "chosen", "edges": [
+        {"src": {"node": "ticks", "port": "out"}, "tgt": {"node": "there", "port": "in"}}
+    ]});
+    client.request("network", "edges", selected, "edges").await;
+    client
+        .request("network", "start", json!({"graph": "chosen"}), "started")
+        .await;
+    let frames = client.until_stopped("chosen").await;
+    let on = |from: &str, to: &str| {
+        frames
+            .iter()
+            .filter(|f| is(f, "network", "data"))
+            .filter(|f| f["payload"]["src"]["node"] == from && f["payload"]["tgt"]["node"] == to)
+            .count()
+    };
+    assert_eq!(on("ticks", "there"), 30, "{frames:#?}");
+    assert_eq!(on("there", "show"), 0, "{frames:#?}");
+}

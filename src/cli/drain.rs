@@ -96,6 +96,7 @@ pub(super) fn follow_events(
 ) -> bool {
     let stdout = std::io::stdout();
     let mut failed = false;
+    let mut signalled = false;
     let mut deadline: Option<Instant> = None;
     loop {
         let timer = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
@@ -105,17 +106,19 @@ pub(super) fn follow_events(
                 Err(_) => return failed,
             },
             recv(drain.signals) -> _ => {
-                if deadline.is_some() {
+                if signalled {
                     eprintln!("flowd: stopping now");
                     (drain.stop)();
                     return failed;
                 }
+                signalled = true;
                 eprintln!(
                     "flowd: draining: letting what is in flight finish for up to {} s (again \
                      to stop now)",
                     drain.timeout.as_secs_f64()
                 );
-                deadline = Some(Instant::now() + drain.timeout);
+                // A deadline past what the clock can hold is none: the drain waits.
+                deadline = Instant::now().checked_add(drain.timeout);
                 continue;
             },
             recv(timer) -> _ => {

@@ -556,7 +556,9 @@ fn run_placed(
         timeout: drain.1,
         stop: &stop,
     };
-    Ok(exit_code(follow_events(run.events(), Some(&run), &drain)))
+    let failed = follow_events(run.events(), Some(&run), &drain);
+    run.finish();
+    Ok(exit_code(failed))
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

@@ -341,7 +341,8 @@ async fn drained(
         if running == 1 { "" } else { "s" },
         timeout.as_secs_f64()
     );
-    let deadline = tokio::time::Instant::now() + timeout;
+    // A deadline past what the clock can hold is none: the drain waits.
+    let deadline = tokio::time::Instant::now().checked_add(timeout);
     loop {
         tokio::select! {
             _ = signals.next() => {
@@ -353,7 +354,7 @@ async fn drained(
         if Runtime::lock(&runtime).running_networks() == 0 {
             return;
         }
-        if tokio::time::Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
             eprintln!(
                 "flowd: still running after {} s of draining: stopping",
                 timeout.as_secs_f64()

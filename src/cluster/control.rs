@@ -65,6 +65,10 @@ pub(crate) struct Answer {
     /// and has lost the shares it ran.
     #[serde(default)]
     pub incarnation: String,
+    /// To a ping: the shares running there, so that one whose end was not heard (core NATS
+    /// may drop a message) is known to have ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<Vec<String>>,
 }
 
 /// What a share reports to the runtime that placed it, and what that runtime's watch over
@@ -236,6 +240,17 @@ pub(crate) fn request(
     body: Vec<u8>,
     within: Duration,
 ) -> Result<String, String> {
+    answer(cluster, runtime, kind, body, within).map(|answer| answer.incarnation)
+}
+
+/// As [`request`], the whole answer (unless it says the request failed).
+pub(crate) fn answer(
+    cluster: &Cluster,
+    runtime: &str,
+    kind: &str,
+    body: Vec<u8>,
+    within: Duration,
+) -> Result<Answer, String> {
     let client = cluster.client().clone();
     let subject = control_subject(runtime, kind);
     let answer = super::wait(async move {
@@ -248,7 +263,10 @@ pub(crate) fn request(
     };
     let answer: Answer =
         serde_json::from_slice(&message.payload).map_err(|e| format!("a malformed answer: {e}"))?;
-    answer.error.map_or(Ok(answer.incarnation), Err)
+    match answer.error {
+        Some(error) => Err(error),
+        None => Ok(answer),
+    }
 }
 
 /// Asks `runtime` to run `share` for the runtime `home`, its packets reported at `watch_rate`

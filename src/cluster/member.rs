@@ -79,15 +79,22 @@ impl Member {
                         "ping" => Ok(()),
                         other => Err(format!("unknown control request '{other}'")),
                     };
+                    let running = (kind == "ping").then(|| {
+                        shares
+                            .lock()
+                            .map(|s| s.keys().cloned().collect())
+                            .unwrap_or_default()
+                    });
                     Answer {
                         error: done.err(),
                         incarnation: incarnation.clone(),
+                        shares: running,
                     }
                 })
                 .await
                 .unwrap_or_else(|e| Answer {
                     error: Some(format!("the request failed: {e}")),
-                    incarnation: String::new(),
+                    ..Answer::default()
                 });
                 let body = serde_json::to_vec(&answer).unwrap_or_default();
                 let _ = client.publish(reply, body.into()).await;

@@ -23,6 +23,9 @@ use crate::graph::{Graph, PortRef};
 /// Events of the whole graph waiting for its reader.
 const EVENTS: usize = 4096;
 
+/// How often the thread forwarding the other shares' events looks whether the run is over.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Packets per edge per second a share on another runtime reports when the local share
 /// reports every packet: each crosses the NATS server.
 const MOST_REMOTE_PACKETS: u32 = 1000;
@@ -37,9 +40,15 @@ pub struct PlacedRun {
     events: Receiver<Event>,
     /// Where each process of the graph runs.
     runtime_of: BTreeMap<String, String>,
+    /// See [`remote_ends`].
+    ends: HashMap<String, PortRef>,
     /// The runtimes whose share has not ended yet.
     running: Arc<Mutex<BTreeSet<String>>>,
     stopped: AtomicBool,
+    /// The thread sending the stop requests, once there is one.
+    stopping: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Declared last: dropped after `drop` has stopped the shares.
+    _over: Over,
 }
 
 impl std::fmt::Debug for PlacedRun {
@@ -74,12 +83,23 @@ impl PlacedRun {
         if config.external_ports {
             check_exports(graph, home, &runtime_of)?;
         }
+        let config = NetworkConfig {
+            watch_only: config
+                .watch_only
+                .map(|selection| local_selection(selection, graph, home, &runtime_of)),
+            ..config
+        };
         let share = placement.shares[home]
             .name()
             .unwrap_or_default()
             .to_string();
+        let running = Arc::new(Mutex::new(
+            placement.shares.keys().cloned().collect::<BTreeSet<_>>(),
+        ));
+        // Until the run is over: the threads that serve it end once it is (or start fails).
+        let over = Over(running.clone());
         let (shares_in, shares_out) = crossbeam_channel::bounded(EVENTS);
-        forward_remote_events(cluster, &share, shares_in.clone())?;
+        forward_remote_events(cluster, &share, shares_in.clone(), running.clone())?;
         let watch_rate = config
             .watch_edges
             .then(|| config.watch_rate.unwrap_or(MOST_REMOTE_PACKETS));
@@ -120,19 +140,18 @@ impl PlacedRun {
                 return Err(format!("cannot start the local share: {error}"));
             }
         };
-        let running = Arc::new(Mutex::new(
-            placement.shares.keys().cloned().collect::<BTreeSet<_>>(),
-        ));
         let (events_in, events) = crossbeam_channel::bounded(EVENTS);
+        let ends = remote_ends(graph);
         let merge = Merge {
             home: home.to_string(),
             local: Some(local.events().clone()),
             shares: shares_out,
             out: events_in,
             running: running.clone(),
-            ends: remote_ends(graph),
+            ends: ends.clone(),
             started: Instant::now(),
             stopped: false,
+            _over: Over(running.clone()),
         };
         let spawned = crate::threads::spawn("flowd-placed-events", move || merge.run());
         if let Err(error) = spawned {
@@ -153,8 +172,11 @@ impl PlacedRun {
             local,
             events,
             runtime_of,
+            ends,
             running,
             stopped: AtomicBool::new(false),
+            stopping: Mutex::new(None),
+            _over: over,
         })
     }
 
@@ -183,6 +205,18 @@ impl PlacedRun {
         self.runtime_of.get(process).map(String::as_str)
     }
 
+    /// `edge` of the local share as the graph names it: an edge into a `remote/Send` is the
+    /// edge it sends on.
+    pub fn graph_edge(&self, edge: &EdgeId) -> EdgeId {
+        match self.ends.get(&edge.tgt.process) {
+            Some(tgt) => EdgeId {
+                src: edge.src.clone(),
+                tgt: tgt.clone(),
+            },
+            None => edge.clone(),
+        }
+    }
+
     /// This runtime's name: the one that placed the graph.
     pub fn home(&self) -> &str {
         self.cluster.name()
@@ -204,7 +238,44 @@ impl PlacedRun {
                     .collect()
             })
             .unwrap_or_default();
-        stop_remote(&self.cluster, &self.share, &others);
+        if others.is_empty() {
+            return;
+        }
+        // Each may take a while to answer (or not): the caller, which may hold the runtime's
+        // lock, does not wait for them.
+        let (cluster, share) = (self.cluster.clone(), self.share.clone());
+        let spawned = crate::threads::spawn("flowd-placed-stop", move || {
+            stop_remote(&cluster, &share, &others);
+        });
+        match spawned {
+            Ok(stopping) => {
+                *self.stopping.lock().unwrap_or_else(|e| e.into_inner()) = Some(stopping)
+            }
+            Err(error) => tracing::warn!("cannot stop the other runtimes' shares: {error}"),
+        }
+    }
+
+    /// Waits until the other runtimes have answered the stop requests sent (if any): for a
+    /// process about to exit, which would otherwise leave their shares running.
+    pub fn finish(self) {
+        let stopping = self
+            .stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(stopping) = stopping {
+            let _ = stopping.join();
+        }
+    }
+}
+
+/// Ends a placed run for the threads that serve it (the watch of the other runtimes, the
+/// forwarding of their events): it empties the set of running shares when dropped.
+struct Over(Arc<Mutex<BTreeSet<String>>>);
+
+impl Drop for Over {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -268,6 +339,34 @@ fn check_exports(
     Ok(())
 }
 
+/// `selection` (edges named as in `graph`) with, for each edge it covers that leaves `home`
+/// for another runtime, the edge into its `remote/Send`: the local share watches that one.
+fn local_selection(
+    mut selection: Vec<EdgeId>,
+    graph: &Graph,
+    home: &str,
+    runtime_of: &BTreeMap<String, String>,
+) -> Vec<EdgeId> {
+    let runs_on = |process: &str| runtime_of.get(process).map_or(home, String::as_str);
+    let crossing: Vec<EdgeId> = graph
+        .edges()
+        .filter(|edge| runs_on(&edge.src.process) == home && runs_on(&edge.tgt.process) != home)
+        .filter(|edge| {
+            let named = EdgeId {
+                src: edge.src.clone(),
+                tgt: edge.tgt.clone(),
+            };
+            selection.iter().any(|s| s.covers(&named))
+        })
+        .map(|edge| EdgeId {
+            src: edge.src.clone(),
+            tgt: PortRef::new(format!("{SEND_PREFIX}{}", edge_key(edge)), "in"),
+        })
+        .collect();
+    selection.extend(crossing);
+    selection
+}
+
 /// For each `remote/Send` a crossing edge of `graph` may have, the target of that edge.
 fn remote_ends(graph: &Graph) -> HashMap<String, PortRef> {
     graph
@@ -281,13 +380,23 @@ fn forward_remote_events(
     cluster: &Cluster,
     share: &str,
     sender: Sender<ShareEvent>,
+    running: Arc<Mutex<BTreeSet<String>>>,
 ) -> Result<(), String> {
     let runtime = io_runtime().map_err(|e| e.to_string())?;
     let client = cluster.client().clone();
     let subject = events_subject(share);
     let mut subscriber = super::wait(super::subscribe(&client, subject, "the shares' events"))??;
+    let is_over = move || running.lock().map_or(true, |r| r.is_empty());
     crate::threads::spawn("flowd-share-events", move || {
-        while let Some(message) = runtime.block_on(subscriber.next()) {
+        while !is_over() {
+            // Made within the runtime: a timer needs its context.
+            let next = runtime
+                .block_on(async { tokio::time::timeout(LOOK_EVERY, subscriber.next()).await });
+            let message = match next {
+                Err(_) => continue,
+                Ok(None) => break,
+                Ok(Some(message)) => message,
+            };
             match serde_json::from_slice::<ShareEvent>(&message.payload) {
                 Ok(event) => {
                     if sender.send(event).is_err() {
@@ -316,6 +425,8 @@ struct Merge {
     started: Instant,
     /// Whether any share was stopped rather than ending by itself.
     stopped: bool,
+    /// The run is over once this ends, however it ends.
+    _over: Over,
 }
 
 impl Merge {
@@ -336,7 +447,12 @@ impl Merge {
             } else if ready.index() == shares {
                 match ready.recv(&self.shares) {
                     Ok(event) => self.share_event(event),
-                    Err(_) => return,
+                    Err(_) => {
+                        // Nothing more can come from the other runtimes: the run is over.
+                        let uptime = self.started.elapsed();
+                        let _ = self.out.send(Event::Stopped { uptime });
+                        return;
+                    }
                 }
             } else {
                 None

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::Cluster;
-use super::control::{PING_WITHIN, ShareEvent, deploy, request};
+use super::control::{Answer, PING_WITHIN, ShareEvent, answer, deploy};
 use super::placement::Placement;
 use crate::graph::Graph;
 
@@ -128,8 +128,7 @@ pub(super) fn watch_runtimes(
                     let Some(state) = watched.get_mut(&runtime) else {
                         continue;
                     };
-                    let answered =
-                        request(&cluster, &runtime, "ping", Vec::new(), PING_WITHIN).ok();
+                    let answered = answer(&cluster, &runtime, "ping", Vec::new(), PING_WITHIN).ok();
                     let events = check(&cluster, &home, &runtime, state, answered);
                     for event in events {
                         if sender.send(event).is_err() {
@@ -150,12 +149,25 @@ fn check(
     home: &str,
     runtime: &str,
     state: &mut Watched,
-    answered: Option<String>,
+    answered: Option<Answer>,
 ) -> Vec<ShareEvent> {
     let mut events = Vec::new();
-    if let Some(incarnation) = answered {
+    if let Some(Answer {
+        incarnation,
+        shares,
+        ..
+    }) = answered
+    {
         state.missed = 0;
         if !state.lost && incarnation == state.incarnation {
+            let name = state.share.name().unwrap_or_default();
+            if shares.is_some_and(|shares| !shares.iter().any(|s| s == name)) {
+                // It ended, and said so, but that message did not arrive.
+                events.push(ShareEvent::Ended {
+                    runtime: runtime.to_string(),
+                    stopped: false,
+                });
+            }
             return events;
         }
         if !state.lost {

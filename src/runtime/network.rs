@@ -339,7 +339,12 @@ impl Live {
             })
             .collect();
         for edge in self.network().edges() {
-            let on = selection.iter().any(|s| s.covers(&edge));
+            // A placed network's edge to another runtime is selected by the graph's edge.
+            let named = match &self.run {
+                Run::Placed(placed) => placed.graph_edge(&edge),
+                Run::Local(_) => edge.clone(),
+            };
+            let on = selection.iter().any(|s| s.covers(&named));
             self.network().watch(&edge, on);
         }
     }

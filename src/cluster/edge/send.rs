@@ -138,6 +138,8 @@ impl Component for RemoteSend {
         } else {
             FRAME_BYTES.min(largest)
         };
+        // A larger IP goes in a frame of its own.
+        let largest_ip = if link.durable { frame_bytes } else { largest };
         let life = new_life();
         let mut writer = FrameWriter::new(life, 0);
         let mut batch = Vec::new();
@@ -159,9 +161,10 @@ impl Component for RemoteSend {
             }
             for ip in batch.drain(..) {
                 let size = ip.payload().len();
-                if size > largest {
+                if size > largest_ip {
                     return Err(self.failure(format!(
-                        "an IP of {size} bytes is larger than the NATS server takes ({largest})"
+                        "an IP of {size} bytes is larger than the NATS server takes in one \
+                         frame of this edge ({largest_ip})"
                     )));
                 }
                 if writer.count() > 0 && writer.len() + size + 16 > frame_bytes {
