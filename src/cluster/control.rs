@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::placement::RECEIVE_PREFIX;
+use super::placement::is_receiving_half;
 use super::{Cluster, SUBJECT_ROOT, subject_token};
 use crate::engine::{Event, SHOWN_BYTES};
 use crate::graph::{Graph, PortRef};
@@ -146,9 +146,7 @@ impl ShareEvent {
         let runtime = runtime.to_string();
         Some(match event {
             // A packet crossing runtimes is reported by the sending end alone.
-            Event::Data { edge, .. } if edge.src.process.starts_with(RECEIVE_PREFIX) => {
-                return None;
-            }
+            Event::Data { edge, .. } if is_receiving_half(edge) => return None,
             Event::Data { edge, ip } => {
                 let (kind, payload) = match ip {
                     Ip::Data(p) => ("data", p),

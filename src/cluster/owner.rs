@@ -14,7 +14,9 @@ use super::Cluster;
 use super::control::{
     PING_WITHIN, ShareEvent, deploy, events_subject, packet_ip, request, stop_remote,
 };
-use super::placement::{Placement, RECEIVE_PREFIX, RUNTIME_KEY, SEND_PREFIX, edge_key};
+use super::placement::{
+    Placement, RECEIVE_PREFIX, RUNTIME_KEY, SEND_PREFIX, is_edge_end, is_receiving_half, sender_of,
+};
 use crate::component::Registry;
 use crate::component::connect::io_runtime;
 use crate::engine::{EdgeId, Event, Network, NetworkConfig};
@@ -311,7 +313,7 @@ fn runtimes_of(placement: &Placement) -> BTreeMap<String, String> {
             share
                 .nodes
                 .iter()
-                .filter(|n| n.component != super::edge::SEND && n.component != super::edge::RECEIVE)
+                .filter(|n| !is_edge_end(n))
                 .map(move |n| (n.id.clone(), runtime.clone()))
         })
         .collect()
@@ -360,7 +362,7 @@ fn local_selection(
         })
         .map(|edge| EdgeId {
             src: edge.src.clone(),
-            tgt: PortRef::new(format!("{SEND_PREFIX}{}", edge_key(edge)), "in"),
+            tgt: PortRef::new(sender_of(edge), "in"),
         })
         .collect();
     selection.extend(crossing);
@@ -371,7 +373,7 @@ fn local_selection(
 fn remote_ends(graph: &Graph) -> HashMap<String, PortRef> {
     graph
         .edges()
-        .map(|edge| (format!("{SEND_PREFIX}{}", edge_key(edge)), edge.tgt.clone()))
+        .map(|edge| (sender_of(edge), edge.tgt.clone()))
         .collect()
 }
 
@@ -469,7 +471,7 @@ impl Merge {
     fn local_event(&mut self, event: Event) -> Option<Event> {
         match event {
             // A packet crossing runtimes is reported by the sending end alone.
-            Event::Data { edge, .. } if edge.src.process.starts_with(RECEIVE_PREFIX) => None,
+            Event::Data { edge, .. } if is_receiving_half(&edge) => None,
             Event::Data { edge, ip } => Some(Event::Data {
                 edge: self.graph_edge(edge),
                 ip,

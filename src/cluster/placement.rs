@@ -25,6 +25,23 @@ pub(crate) const SEND_PREFIX: &str = "remote-send:";
 /// How the `remote/Receive` process of a remote edge is named: this, then the edge's key.
 pub(crate) const RECEIVE_PREFIX: &str = "remote-receive:";
 
+/// The name of the `remote/Send` process of the crossing edge `edge`.
+pub(crate) fn sender_of(edge: &Edge) -> String {
+    format!("{SEND_PREFIX}{}", edge_key(edge))
+}
+
+/// Whether `node` is one end of a remote edge (placed by flowd) rather than a process of the
+/// graph.
+pub(crate) fn is_edge_end(node: &crate::graph::Node) -> bool {
+    node.component == SEND || node.component == RECEIVE
+}
+
+/// Whether packets on `edge` (named as a share names it) come out of a `remote/Receive`: the
+/// receiving half of an edge between runtimes, whose packets its sending half reports.
+pub(crate) fn is_receiving_half(edge: &crate::engine::EdgeId) -> bool {
+    edge.src.process.starts_with(RECEIVE_PREFIX)
+}
+
 /// Why a graph cannot be placed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
@@ -186,7 +203,7 @@ impl Shares<'_> {
             }
             link.as_object().cloned()
         };
-        let sender = format!("{SEND_PREFIX}{key}");
+        let sender = sender_of(edge);
         let receiver = format!("{RECEIVE_PREFIX}{key}");
         let source = self.of(from);
         source.add_node(&sender, SEND).metadata = link(to);

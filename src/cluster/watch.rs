@@ -10,7 +10,7 @@ use crossbeam_channel::Sender;
 
 use super::Cluster;
 use super::control::{Answer, PING_WITHIN, ShareEvent, answer, deploy};
-use super::placement::Placement;
+use super::placement::{Placement, is_edge_end};
 use crate::graph::Graph;
 
 /// How often the other runtimes are pinged while the graph runs.
@@ -42,7 +42,7 @@ impl Watched {
         let processes = share
             .nodes
             .iter()
-            .filter(|n| n.component != super::edge::SEND && n.component != super::edge::RECEIVE)
+            .filter(|n| !is_edge_end(n))
             .map(|n| n.id.clone())
             .collect();
         let resumes = share

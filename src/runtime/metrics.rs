@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::Runtime;
 use super::network::NetworkState;
-use crate::engine::{NetworkMetrics, ProcessState};
+use crate::engine::{NetworkMetrics, ProcessMetrics, ProcessState};
 
 impl Runtime {
     /// Every metric, as a Prometheus scrape reads it.
@@ -95,14 +95,9 @@ fn processes(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
     for (graph, metrics, _) in networks {
         for process in &metrics.processes {
             for state in ProcessState::ALL {
-                let labels = [
-                    ("graph", *graph),
-                    ("node", process.node.as_str()),
-                    ("component", process.component.as_str()),
-                    ("state", state.name()),
-                ];
                 let on = if process.state == state { 1.0 } else { 0.0 };
-                text.line("flowd_process_state", &labels, on);
+                let extra = Some(("state", state.name()));
+                text.process_line("flowd_process_state", graph, process, extra, on);
             }
         }
     }
@@ -118,17 +113,11 @@ fn processes(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
                 ("receive", process.receive_blocked),
                 ("send", process.send_blocked),
             ] {
-                let labels = [
-                    ("graph", *graph),
-                    ("node", process.node.as_str()),
-                    ("component", process.component.as_str()),
-                    ("direction", direction),
-                ];
-                text.line(
+                let (name, extra) = (
                     "flowd_process_blocked_seconds_total",
-                    &labels,
-                    time.as_secs_f64(),
+                    Some(("direction", direction)),
                 );
+                text.process_line(name, graph, process, extra, time.as_secs_f64());
             }
         }
     }
@@ -170,13 +159,8 @@ fn throughput(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
                 let node = process.node.as_str();
                 let totals = sums.get(node).copied().unwrap_or_default();
                 for (direction, total) in [("in", totals[first]), ("out", totals[first + 1])] {
-                    let labels = [
-                        ("graph", *graph),
-                        ("node", node),
-                        ("component", process.component.as_str()),
-                        ("direction", direction),
-                    ];
-                    text.line(name, &labels, total as f64);
+                    let extra = Some(("direction", direction));
+                    text.process_line(name, graph, process, extra, total as f64);
                 }
             }
         }
@@ -191,13 +175,8 @@ fn resources(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
     );
     for (graph, metrics, _) in networks {
         for process in &metrics.processes {
-            let labels = [
-                ("graph", *graph),
-                ("node", process.node.as_str()),
-                ("component", process.component.as_str()),
-            ];
             let cpu = process.cpu.as_secs_f64();
-            text.line("flowd_process_cpu_seconds_total", &labels, cpu);
+            text.process_line("flowd_process_cpu_seconds_total", graph, process, None, cpu);
         }
     }
     text.header(
@@ -207,12 +186,8 @@ fn resources(text: &mut Text, networks: &[(&str, NetworkMetrics, u64)]) {
     );
     for (graph, metrics, _) in networks {
         for process in metrics.processes.iter().filter(|p| p.memory > 0) {
-            let labels = [
-                ("graph", *graph),
-                ("node", process.node.as_str()),
-                ("component", process.component.as_str()),
-            ];
-            text.line("flowd_process_memory_bytes", &labels, process.memory as f64);
+            let memory = process.memory as f64;
+            text.process_line("flowd_process_memory_bytes", graph, process, None, memory);
         }
     }
 }
@@ -273,6 +248,24 @@ impl Text {
     fn header(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    /// A line about `process` of `graph`, labelled with both, its component and `extra`.
+    fn process_line(
+        &mut self,
+        name: &str,
+        graph: &str,
+        process: &ProcessMetrics,
+        extra: Option<(&str, &str)>,
+        value: f64,
+    ) {
+        let mut labels = vec![
+            ("graph", graph),
+            ("node", process.node.as_str()),
+            ("component", process.component.as_str()),
+        ];
+        labels.extend(extra);
+        self.line(name, &labels, value);
     }
 
     fn line(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {

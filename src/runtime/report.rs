@@ -245,38 +245,18 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
             json!({ "message": message, "type": "message" }),
         )],
         Event::Deadlock { processes, message } => {
-            // noflo-ui shows process errors on their nodes; the network error says it all.
-            let mut messages: Vec<Message> = processes
+            let on_nodes = processes
                 .iter()
-                .map(|(node, wait)| {
-                    process_error_message(
-                        graph_id,
-                        &live.names.graph(node),
-                        &format!("deadlock: {wait}"),
-                    )
-                })
-                .collect();
-            messages.push(Message::new(
-                "network",
-                "error",
-                json!({ "message": message, "graph": graph_id }),
-            ));
-            messages
+                .map(|(node, wait)| (node.as_str(), format!("deadlock: {wait}")));
+            network_error(graph_id, live, on_nodes, message)
         }
         Event::RuntimeLost {
             processes, message, ..
         } => {
-            // As for a deadlock: noflo-ui shows the lost processes' errors on their nodes.
-            let mut messages: Vec<Message> = processes
+            let on_nodes = processes
                 .iter()
-                .map(|node| process_error_message(graph_id, &live.names.graph(node), message))
-                .collect();
-            messages.push(Message::new(
-                "network",
-                "error",
-                json!({ "message": message, "graph": graph_id }),
-            ));
-            messages
+                .map(|node| (node.as_str(), message.clone()));
+            network_error(graph_id, live, on_nodes, message)
         }
         Event::RuntimeResumed { runtime } => vec![Message::new(
             "network",
@@ -291,6 +271,26 @@ fn event_messages(graph_id: &str, live: &Live, event: &Event) -> Vec<Message> {
         | Event::Finished { .. }
         | Event::Stopped { .. } => Vec::new(),
     }
+}
+
+/// `network:error` saying `message`, after a `network:processerror` on each of `on_nodes`
+/// (engine name, error): noflo-ui shows process errors on their nodes, and the network error
+/// says it all.
+fn network_error<'a>(
+    graph_id: &str,
+    live: &Live,
+    on_nodes: impl Iterator<Item = (&'a str, String)>,
+    message: &str,
+) -> Vec<Message> {
+    let mut messages: Vec<Message> = on_nodes
+        .map(|(node, error)| process_error_message(graph_id, &live.names.graph(node), &error))
+        .collect();
+    messages.push(Message::new(
+        "network",
+        "error",
+        json!({ "message": message, "graph": graph_id }),
+    ));
+    messages
 }
 
 /// `network:data` (or a bracket) for `ip` on `edge`, its whole payload `size` bytes; none for
