@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use crossbeam_channel::Sender;
+use super::edge::PacketSender;
 
 use super::context::OutSlot;
-use super::edge::{Outgoing, Packet, Upstreams};
+use super::edge::{Outgoing, Upstreams};
 use super::error::Error;
 use super::events::{EdgeId, EventSender};
 use super::network::NetworkConfig;
@@ -53,11 +53,11 @@ pub(super) fn watched(
     watches: &mut HashMap<EdgeId, Watch>,
     events: &EventSender,
     id: EdgeId,
-    tx: Sender<Packet>,
+    tx: PacketSender,
     batch: usize,
     config: &NetworkConfig,
 ) -> Outgoing {
-    let watch = Watch::new(tx.clone(), batch);
+    let watch = Watch::new(&tx, batch);
     watch.set(config.watches(&id));
     let watcher = Watcher::new(id.clone(), watch.clone(), events.clone(), config.watch_rate);
     watches.insert(id, watch);
@@ -85,7 +85,7 @@ pub(super) fn queue_for<'a>(
         Some(i) => &mut plan.inputs[i],
         None => {
             // An inport with IIPs only: a queue nobody sends to.
-            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (tx, rx) = super::edge::packet_queue(1);
             plan.inputs.push(InQueue {
                 name: port.port.clone(),
                 index: port.index,

@@ -22,11 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
 use super::edge::{Packet, StopTrigger};
 use super::events::{EdgeId, Event, EventSender};
 use super::metrics::{ProcessMetrics, ProcessState};
+use super::queue::QueueProbe;
 
 /// How often the watchdog looks at each network.
 const LOOK_EVERY: Duration = Duration::from_millis(150);
@@ -46,12 +45,12 @@ enum Wait {
     /// An IP on any of these inports (names as written, with index), from these queues.
     Receive {
         ports: Vec<Arc<str>>,
-        queues: Vec<Receiver<Packet>>,
+        queues: Vec<QueueProbe<Packet>>,
     },
     /// Room on this edge's queue.
     Send {
         edge: Option<EdgeId>,
-        queue: Sender<Packet>,
+        queue: QueueProbe<Packet>,
     },
 }
 
@@ -97,15 +96,15 @@ impl Activity {
     }
 
     /// The process is about to park until one of `queues` (its inports `ports`) has a packet.
-    pub(crate) fn receiving(&self, ports: Vec<Arc<str>>, queues: Vec<Receiver<Packet>>) {
+    pub(crate) fn receiving(&self, ports: Vec<Arc<str>>, queues: Vec<QueueProbe<Packet>>) {
         self.block(Wait::Receive { ports, queues });
     }
 
     /// The process is about to park until `queue` (of `edge`) has room.
-    pub(crate) fn sending(&self, edge: Option<&EdgeId>, queue: &Sender<Packet>) {
+    pub(crate) fn sending(&self, edge: Option<&EdgeId>, queue: QueueProbe<Packet>) {
         self.block(Wait::Send {
             edge: edge.cloned(),
-            queue: queue.clone(),
+            queue,
         });
     }
 
@@ -180,7 +179,7 @@ impl Activity {
             Wait::Nothing => None,
             Wait::Receive { ports, queues } => queues
                 .iter()
-                .all(Receiver::is_empty)
+                .all(QueueProbe::is_empty)
                 .then(|| format!("waits to receive on {}", ports.join(" or "))),
             Wait::Send { edge, queue } => queue.is_full().then(|| match edge {
                 Some(edge) => format!("waits to send on {edge}, which is full"),

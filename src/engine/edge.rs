@@ -33,15 +33,17 @@
 //! Every blocking operation also waits on the network's [`StopSignal`] and returns
 //! [`ProcessError::Stopped`] once the network is stopping.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::Receiver;
 
 use super::deadlock::Activity;
 use super::error::ProcessError;
 use super::events::EdgeId;
+use super::parker::{Parker, Waited};
+use super::queue::{QueueReceiver, QueueSender, TryRecvError, TrySendError};
 use super::watch::Watcher;
 use crate::ip::Ip;
 
@@ -54,7 +56,7 @@ use crate::ip::Ip;
 /// microseconds of CPU per wait when the network is idle.
 pub(crate) const YIELDS_BEFORE_PARKING: usize = 16;
 
-/// What travels on a channel: a batch of IPs, or an upstream's end-of-stream marker.
+/// What travels on a queue: a batch of IPs, or an upstream's end-of-stream marker.
 #[derive(Debug)]
 pub(crate) enum Packet {
     /// A batch of IPs, in order.
@@ -63,58 +65,97 @@ pub(crate) enum Packet {
     End,
 }
 
+/// The sending end of an inport's queue.
+pub(crate) type PacketSender = QueueSender<Packet>;
+
+/// The receiving end of an inport's queue.
+pub(crate) type PacketReceiver = QueueReceiver<Packet>;
+
+/// A queue for an inport, holding at most `batches` packets.
+pub(crate) fn packet_queue(batches: usize) -> (PacketSender, PacketReceiver) {
+    super::queue::queue(batches)
+}
+
 /// Shared by every blocking operation of a network: set once, when the network stops.
 #[derive(Clone)]
 pub(crate) struct StopSignal {
-    flag: Arc<AtomicBool>,
-    /// Never receives a message; it disconnects when the network stops, waking every waiter.
-    wake: Receiver<()>,
+    shared: Arc<StopShared>,
     /// What the process that waits with this signal does, for deadlock detection (`None`
     /// outside processes: exported port handles).
     activity: Option<Arc<Activity>>,
+    /// The process's parker (`None` outside processes: each wait makes its own).
+    parker: Option<Arc<Parker>>,
+}
+
+struct StopShared {
+    flag: AtomicBool,
+    /// Rung when the network stops: every process's parker, and those of threads outside
+    /// the network while they wait.
+    parkers: Mutex<Vec<Weak<Parker>>>,
 }
 
 /// The other half of [`StopSignal`], owned by the network.
 pub(crate) struct StopTrigger {
-    flag: Arc<AtomicBool>,
-    wake: std::sync::Mutex<Option<Sender<()>>>,
+    shared: Arc<StopShared>,
 }
 
 pub(crate) fn stop_signal() -> (StopTrigger, StopSignal) {
-    let (tx, rx) = crossbeam_channel::bounded(0);
-    let flag = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(StopShared {
+        flag: AtomicBool::new(false),
+        parkers: Mutex::new(Vec::new()),
+    });
     (
         StopTrigger {
-            flag: flag.clone(),
-            wake: std::sync::Mutex::new(Some(tx)),
+            shared: shared.clone(),
         },
         StopSignal {
-            flag,
-            wake: rx,
+            shared,
             activity: None,
+            parker: None,
         },
     )
+}
+
+impl StopShared {
+    fn parkers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Parker>>> {
+        self.parkers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Has `parker` rung on stop.
+    fn register(&self, parker: &Arc<Parker>) {
+        let mut parkers = self.parkers();
+        // Parkers of ended processes and finished waits are swept now and then, at a cost
+        // that stays proportional to the registrations.
+        if parkers.len() >= 64 && parkers.len().is_power_of_two() {
+            parkers.retain(|p| p.strong_count() > 0);
+        }
+        parkers.push(Arc::downgrade(parker));
+    }
 }
 
 impl StopTrigger {
     /// Signals stop; idempotent.
     pub(crate) fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        if let Ok(mut wake) = self.wake.lock() {
-            wake.take();
+        self.shared.flag.store(true, Ordering::SeqCst);
+        let parkers = std::mem::take(&mut *self.shared.parkers());
+        for parker in parkers.iter().filter_map(Weak::upgrade) {
+            parker.notify();
         }
     }
 
     pub(crate) fn is_triggered(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+        self.shared.flag.load(Ordering::SeqCst)
     }
 }
 
 impl StopSignal {
-    /// This signal, for the process whose activity is `activity`.
+    /// This signal, for the process whose activity is `activity`: with a parker of its own.
     pub(crate) fn with_activity(self, activity: Arc<Activity>) -> StopSignal {
+        let parker = Arc::new(Parker::new());
+        self.shared.register(&parker);
         StopSignal {
             activity: Some(activity),
+            parker: Some(parker),
             ..self
         }
     }
@@ -124,16 +165,39 @@ impl StopSignal {
         self.activity.as_ref()
     }
 
+    /// The parker to wait on: the process's own, or a new one rung on stop.
+    pub(crate) fn parker(&self) -> Arc<Parker> {
+        match &self.parker {
+            Some(parker) => parker.clone(),
+            None => {
+                let parker = Arc::new(Parker::new());
+                self.shared.register(&parker);
+                parker
+            }
+        }
+    }
+
     /// Whether the network is stopping.
     pub(crate) fn is_stopped(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
+        self.shared.flag.load(Ordering::Relaxed)
+    }
+
+    fn stopped(&self) -> Result<(), ProcessError> {
+        if self.shared.flag.load(Ordering::SeqCst) {
+            return Err(ProcessError::Stopped);
+        }
+        Ok(())
     }
 
     /// Sleeps for `duration`, or until stop.
     pub(crate) fn sleep(&self, duration: Duration) -> Result<(), ProcessError> {
-        match self.wake.recv_timeout(duration) {
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
-            _ => Err(ProcessError::Stopped),
+        let parker = self.parker();
+        let deadline = Instant::now().checked_add(duration);
+        loop {
+            self.stopped()?;
+            if !parker.wait(deadline) {
+                return self.stopped();
+            }
         }
     }
 
@@ -143,7 +207,7 @@ impl StopSignal {
     /// Returns `Ok(false)` if the receiver is gone.
     pub(crate) fn send(
         &self,
-        tx: &Sender<Packet>,
+        tx: &PacketSender,
         packet: Packet,
         edge: Option<&EdgeId>,
     ) -> Result<bool, ProcessError> {
@@ -174,73 +238,96 @@ impl StopSignal {
             .as_ref()
             .filter(|_| edge.is_none_or(|e| !e.tgt.process.is_empty()));
         if let Some(activity) = activity {
-            activity.sending(edge, tx);
+            activity.sending(edge, tx.probe());
         }
-        let mut select = Select::new();
-        let send_index = select.send(tx);
-        select.recv(&self.wake);
-        let operation = select.select();
+        let sent = self.send_parked(tx, packet);
         if let Some(activity) = activity {
             activity.woke();
         }
-        if operation.index() == send_index {
-            Ok(operation.send(tx, packet).is_ok())
-        } else {
-            let _ = operation.recv(&self.wake);
-            Err(ProcessError::Stopped)
+        sent
+    }
+
+    fn send_parked(&self, tx: &PacketSender, packet: Packet) -> Result<bool, ProcessError> {
+        let parker = self.parker();
+        let mut packet = packet;
+        loop {
+            match tx.try_send(packet) {
+                Ok(()) => return Ok(true),
+                Err(TrySendError::Disconnected(_)) => return Ok(false),
+                Err(TrySendError::Full(p)) => packet = p,
+            }
+            if !tx.wait_for_room(&parker) {
+                continue;
+            }
+            self.stopped()?;
+            parker.wait(None);
+            self.stopped()?;
         }
     }
 
     /// Waits for a packet on any of `receivers`, unless stop comes first; returns the position
-    /// of the receiver and what it gave (`None` if every sender of that channel is gone).
+    /// of the receiver and what it gave (`None` if every sender of that queue is gone), or
+    /// `None` at `deadline`.
     pub(crate) fn recv_any(
         &self,
-        receivers: &[&Receiver<Packet>],
+        receivers: &[&PacketReceiver],
         deadline: Option<Instant>,
     ) -> Result<Option<(usize, Option<Packet>)>, ProcessError> {
-        Ok(match self.recv_any_or::<()>(receivers, None, deadline)? {
-            Some(Woken::Packet(index, packet)) => Some((index, packet)),
-            Some(Woken::Other(_)) | None => None,
-        })
+        loop {
+            match self.recv_any_or::<()>(receivers, None, deadline)? {
+                Some(Woken::Packet(index, packet)) => return Ok(Some((index, packet))),
+                Some(Woken::Other(_)) | None => return Ok(None),
+                Some(Woken::Rung) => {}
+            }
+        }
     }
 
-    /// Like [`StopSignal::recv_any`], also waking for a message on `other`; `None` on timeout.
+    /// Like [`StopSignal::recv_any`], also waking for a message on `other`, and when this
+    /// signal's parker rings with nothing to take (someone wants the waiter to look around:
+    /// [`Woken::Rung`]); `None` at `deadline`.
     pub(crate) fn recv_any_or<T>(
         &self,
-        receivers: &[&Receiver<Packet>],
+        receivers: &[&PacketReceiver],
         other: Option<&Receiver<T>>,
         deadline: Option<Instant>,
     ) -> Result<Option<Woken<T>>, ProcessError> {
-        if self.is_stopped() {
-            return Err(ProcessError::Stopped);
+        let parker = self.parker();
+        loop {
+            self.stopped()?;
+            for (index, rx) in receivers.iter().enumerate() {
+                match rx.try_recv() {
+                    Ok(packet) => return Ok(Some(Woken::Packet(index, Some(packet)))),
+                    Err(TryRecvError::Disconnected) => return Ok(Some(Woken::Packet(index, None))),
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            if let Some(other) = other {
+                match other.try_recv() {
+                    Ok(message) => return Ok(Some(Woken::Other(Some(message)))),
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        return Ok(Some(Woken::Other(None)));
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => {}
+                }
+            }
+            if !receivers.iter().all(|rx| rx.wait_for_message(&parker)) {
+                continue;
+            }
+            self.stopped()?;
+            let waited = match other {
+                Some(other) => parker.wait_or(other, deadline),
+                None if parker.wait(deadline) => Waited::Rung,
+                None => Waited::TimedOut,
+            };
+            match waited {
+                Waited::Message(message) => return Ok(Some(Woken::Other(message))),
+                Waited::Rung => {
+                    self.stopped()?;
+                    return Ok(Some(Woken::Rung));
+                }
+                Waited::TimedOut => return Ok(None),
+            }
         }
-        let mut select = Select::new();
-        for rx in receivers {
-            select.recv(rx);
-        }
-        let other_index = other.map(|rx| select.recv(rx));
-        let stop_index = select.recv(&self.wake);
-        let operation = match deadline {
-            Some(deadline) => match select.select_deadline(deadline) {
-                Ok(operation) => operation,
-                Err(_) => return Ok(None),
-            },
-            None => select.select(),
-        };
-        let index = operation.index();
-        if index == stop_index {
-            let _ = operation.recv(&self.wake);
-            return Err(ProcessError::Stopped);
-        }
-        if let (Some(rx), Some(other_index)) = (other, other_index)
-            && index == other_index
-        {
-            return Ok(Some(Woken::Other(operation.recv(rx).ok())));
-        }
-        Ok(Some(Woken::Packet(
-            index,
-            operation.recv(receivers[index]).ok(),
-        )))
     }
 }
 
@@ -250,11 +337,13 @@ pub(crate) enum Woken<T> {
     Packet(usize, Option<Packet>),
     /// The other channel gave a message (`None`: every sender of it is gone).
     Other(Option<T>),
+    /// The waiter's parker rang: a queue may have changed, or a live edit wants attention.
+    Rung,
 }
 
 /// The sending end of one edge, owned by the upstream process.
 pub(crate) struct Outgoing {
-    tx: Sender<Packet>,
+    tx: PacketSender,
     batch: Vec<Ip>,
     batch_size: usize,
     closed: bool,
@@ -262,7 +351,7 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    pub(crate) fn new(tx: Sender<Packet>, batch_size: usize) -> Outgoing {
+    pub(crate) fn new(tx: PacketSender, batch_size: usize) -> Outgoing {
         Outgoing {
             tx,
             batch: Vec::with_capacity(batch_size.clamp(1, 16)),
@@ -357,7 +446,7 @@ impl Outgoing {
 /// The receiving end of an inport: its queue, the batch being served, and end-of-stream
 /// accounting.
 pub(crate) struct Incoming {
-    rx: Option<Receiver<Packet>>,
+    rx: Option<PacketReceiver>,
     current: std::vec::IntoIter<Ip>,
     upstreams: Upstreams,
     ended: usize,
@@ -385,13 +474,13 @@ impl Upstreams {
 
 impl Incoming {
     /// An inport fed by `upstreams` senders on `rx`, with `initial` IPs (IIPs) served first.
-    pub(crate) fn new(rx: Option<Receiver<Packet>>, upstreams: usize, initial: Vec<Ip>) -> Self {
+    pub(crate) fn new(rx: Option<PacketReceiver>, upstreams: usize, initial: Vec<Ip>) -> Self {
         Incoming::shared(rx, Upstreams::new(upstreams), initial)
     }
 
     /// As [`Incoming::new`], with a sender count the network can raise while the port runs.
     pub(crate) fn shared(
-        rx: Option<Receiver<Packet>>,
+        rx: Option<PacketReceiver>,
         upstreams: Upstreams,
         initial: Vec<Ip>,
     ) -> Self {
@@ -421,7 +510,7 @@ impl Incoming {
         out.len() - before
     }
 
-    pub(crate) fn receiver(&self) -> Option<&Receiver<Packet>> {
+    pub(crate) fn receiver(&self) -> Option<&PacketReceiver> {
         if self.ended >= self.upstreams.get() {
             None
         } else {

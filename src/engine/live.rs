@@ -27,12 +27,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
-use super::edge::{Outgoing, Packet, StopTrigger, Upstreams};
+use super::edge::{
+    Outgoing, Packet, PacketReceiver, PacketSender, StopTrigger, Upstreams, packet_queue,
+};
 use super::events::{EdgeId, Event};
 use super::network::Network;
+use super::parker::Parker;
 use super::process::Process;
+use super::queue::TrySendError;
 use super::watch::{Watch, Watcher};
 use crate::component::{ComponentSpec, Registry};
 use crate::graph::{Node, PortRef};
@@ -128,7 +130,7 @@ pub(crate) enum NewSlot {
     In {
         name: String,
         index: usize,
-        rx: Receiver<Packet>,
+        rx: PacketReceiver,
         upstreams: Upstreams,
     },
     /// An index of an array outport, with the mailbox its connections arrive by.
@@ -139,24 +141,19 @@ pub(crate) enum NewSlot {
     },
 }
 
-/// The new array port indexes waiting for a process that has array ports, and the nudge that
-/// wakes it to adopt them when it waits on its other ports.
+/// The new array port indexes waiting for a process that has array ports, and the parker
+/// that wakes it to adopt them when it waits on its other ports.
+#[derive(Default)]
 pub(crate) struct NewPorts {
     pending: AtomicBool,
     state: Mutex<(Vec<NewSlot>, bool)>,
-    nudge: Sender<()>,
+    parker: std::sync::OnceLock<Arc<Parker>>,
 }
 
 impl NewPorts {
-    /// New ports for a process, and the receiver of its nudges.
-    pub(crate) fn new() -> (Arc<NewPorts>, Receiver<()>) {
-        let (nudge, nudged) = crossbeam_channel::bounded(1);
-        let ports = NewPorts {
-            pending: AtomicBool::new(false),
-            state: Mutex::new((Vec::new(), false)),
-            nudge,
-        };
-        (Arc::new(ports), nudged)
+    /// Has `parker` (the process's) rung when slots are posted.
+    pub(crate) fn ring(&self, parker: Arc<Parker>) {
+        let _ = self.parker.set(parker);
     }
 
     /// Whether slots are waiting (a relaxed load: cheap enough for every batch).
@@ -180,8 +177,10 @@ impl NewPorts {
         }
         state.0.push(slot);
         self.pending.store(true, Ordering::Release);
-        // Full: a nudge is on its way already.
-        let _ = self.nudge.try_send(());
+        drop(state);
+        if let Some(parker) = self.parker.get() {
+            parker.notify();
+        }
         true
     }
 }
@@ -191,7 +190,7 @@ pub(crate) type PortKey = (String, String, Option<usize>);
 
 /// The sending side of an inport's queue, kept by the network for live edits.
 pub(crate) struct InputHandle {
-    pub(crate) tx: Sender<Packet>,
+    pub(crate) tx: PacketSender,
     pub(crate) upstreams: Upstreams,
     pub(crate) batch: usize,
 }
@@ -320,7 +319,7 @@ impl Network {
             None => self.input(&tgt)?,
         };
         let batch = capacity.map_or(input.batch, |c| c.min(input.batch).max(1));
-        let watch = Watch::new(input.tx.clone(), batch);
+        let watch = Watch::new(&input.tx, batch);
         watch.set(self.config.watches(&edge));
         let watcher = Watcher::new(
             edge.clone(),
@@ -449,7 +448,7 @@ impl Network {
             .default_capacity
             .min(self.config.max_batch)
             .max(1);
-        let (tx, rx) = crossbeam_channel::bounded(self.config.default_capacity.div_ceil(batch));
+        let (tx, rx) = packet_queue(self.config.default_capacity.div_ceil(batch));
         let upstreams = Upstreams::new(0);
         let slot = NewSlot::In {
             name: port.port.clone(),
@@ -528,7 +527,7 @@ fn key(port: &PortRef) -> PortKey {
 
 /// Sends `packets` on `tx` without blocking the caller: what does not fit now is sent by a
 /// short-lived thread as the receiver drains its queue (or dropped if it goes away).
-pub(crate) fn deliver(tx: &Sender<Packet>, packets: Vec<Packet>) {
+pub(crate) fn deliver(tx: &PacketSender, packets: Vec<Packet>) {
     let mut packets = packets.into_iter();
     for packet in packets.by_ref() {
         match tx.try_send(packet) {
@@ -539,7 +538,7 @@ pub(crate) fn deliver(tx: &Sender<Packet>, packets: Vec<Packet>) {
                 let rest: Vec<Packet> = std::iter::once(packet).chain(packets).collect();
                 let spawned = crate::threads::spawn("flowd-deliver", move || {
                     for packet in rest {
-                        if tx.send(packet).is_err() {
+                        if tx.send_blocking(packet).is_err() {
                             return;
                         }
                     }

@@ -38,7 +38,9 @@ mod external;
 mod live;
 mod metrics;
 mod network;
+mod parker;
 mod process;
+mod queue;
 mod watch;
 
 pub(crate) use context::OutputSink;

@@ -216,7 +216,7 @@ impl Network {
         for ((node, name, index), count) in &slots {
             // A queue's slots are allocated up front: many large edges into one inport must
             // not ask for more memory than there is (and abort).
-            let (tx, rx) = crossbeam_channel::bounded((*count).min(MAX_QUEUE_BATCHES));
+            let (tx, rx) = super::edge::packet_queue((*count).min(MAX_QUEUE_BATCHES));
             plans[*node].inputs.push(InQueue {
                 name: name.clone(),
                 index: *index,
@@ -269,7 +269,7 @@ impl Network {
             }
             for export in &graph.outports {
                 let src = resolver.resolve(&plans, &index_of, &export.target(), false);
-                let (tx, rx) = crossbeam_channel::bounded(config.default_capacity.div_ceil(batch));
+                let (tx, rx) = super::edge::packet_queue(config.default_capacity.div_ceil(batch));
                 let id = EdgeId {
                     src: src.clone(),
                     tgt: PortRef::new("", export.name.clone()),
@@ -342,7 +342,7 @@ impl Network {
                 .any(|q| q.name == decl.name && q.index.is_none())
             {
                 let (tx, rx) =
-                    crossbeam_channel::bounded(self.config.default_capacity.div_ceil(batch));
+                    super::edge::packet_queue(self.config.default_capacity.div_ceil(batch));
                 // The button's upstream: it never ends while the network runs.
                 let button = self.config.open_bang_ports && decl.is_bang();
                 if button {
@@ -388,9 +388,9 @@ impl Network {
         let has_array_ports =
             plan.spec.inports.iter().any(|p| p.array) || plan.spec.outports.iter().any(|p| p.array);
         if has_array_ports {
-            let (ports, nudged) = NewPorts::new();
+            let ports = Arc::new(NewPorts::default());
             self.wiring.new_ports.insert(plan.id.clone(), ports.clone());
-            plan.new_ports = Some((ports, nudged));
+            plan.new_ports = Some(ports);
         }
         let (trigger, signal) = stop_signal();
         let trigger = Arc::new(trigger);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::context::{InSlot, OutSlot, PortDecl, ProcessContext};
-use super::edge::{Incoming, Packet, StopSignal, StopTrigger};
+use super::edge::{Incoming, PacketReceiver, PacketSender, StopSignal, StopTrigger};
 use super::events::{Event, EventSender};
 use super::live::NewPorts;
 use crate::component::{Component, ComponentSpec};
@@ -22,15 +22,15 @@ pub(super) struct NodePlan {
     pub(super) inputs: Vec<InQueue>,
     pub(super) outputs: Vec<OutSlot>,
     /// Where live edits hand over new indexes of its array ports, if it has any.
-    pub(super) new_ports: Option<(Arc<NewPorts>, crossbeam_channel::Receiver<()>)>,
+    pub(super) new_ports: Option<Arc<NewPorts>>,
 }
 
 /// The queue of one inport (or array index) while the network is being built.
 pub(super) struct InQueue {
     pub(super) name: String,
     pub(super) index: Option<usize>,
-    pub(super) tx: crossbeam_channel::Sender<Packet>,
-    pub(super) rx: crossbeam_channel::Receiver<Packet>,
+    pub(super) tx: PacketSender,
+    pub(super) rx: PacketReceiver,
     pub(super) upstreams: super::edge::Upstreams,
     pub(super) initial: Vec<Ip>,
 }

@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
-
-use super::edge::Packet;
+use super::edge::{Packet, PacketSender};
 use super::events::{EdgeId, Event, EventSender};
 use super::metrics::EdgeMetrics;
+use super::queue::QueueProbe;
 use crate::ip::Ip;
 
 /// Whether IPs on an edge are reported, how many were not, and what the edge carried;
@@ -30,20 +29,20 @@ struct WatchState {
     /// Their payload bytes.
     bytes: AtomicU64,
     /// The receiving inport's queue, to see how full it is.
-    queue: Sender<Packet>,
+    queue: QueueProbe<Packet>,
     /// IPs per batch at most.
     batch: usize,
 }
 
 impl Watch {
     /// The watch of an edge into `queue`, in batches of at most `batch` IPs; off.
-    pub(crate) fn new(queue: Sender<Packet>, batch: usize) -> Watch {
+    pub(crate) fn new(queue: &PacketSender, batch: usize) -> Watch {
         Watch(Arc::new(WatchState {
             on: AtomicBool::new(false),
             unreported: AtomicU64::new(0),
             ips: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            queue,
+            queue: queue.probe(),
             batch,
         }))
     }
@@ -56,7 +55,7 @@ impl Watch {
             ips: state.ips.load(Ordering::Relaxed),
             bytes: state.bytes.load(Ordering::Relaxed),
             queued_batches: state.queue.len(),
-            capacity_batches: state.queue.capacity().unwrap_or(usize::MAX),
+            capacity_batches: state.queue.capacity(),
             batch_ips: state.batch,
         }
     }
@@ -184,8 +183,8 @@ mod tests {
     #[test]
     fn an_unwatched_edge_reports_nothing_and_counts_nothing() {
         let (events, rx) = EventSender::new(16);
-        let (queue, _) = crossbeam_channel::bounded(1);
-        let watch = Watch::new(queue, 16);
+        let (queue, _) = super::super::edge::packet_queue(1);
+        let watch = Watch::new(&queue, 16);
         let edge = EdgeId {
             src: crate::graph::PortRef::new("a", "out"),
             tgt: crate::graph::PortRef::new("b", "in"),

@@ -13,8 +13,6 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
-
 use super::edge::{Incoming, Outgoing, StopSignal};
 use super::error::ProcessError;
 use super::events::{Event, EventSender};
@@ -72,9 +70,9 @@ pub struct ProcessContext {
     events: EventSender,
     /// Where `recv_any` starts looking, so that no port starves the others.
     next_any: usize,
-    /// Where live edits hand over new indexes of array ports, and the nudge that wakes this
-    /// process to adopt them (processes with array ports only).
-    new_ports: Option<(Arc<NewPorts>, Receiver<()>)>,
+    /// Where live edits hand over new indexes of array ports (processes with array ports
+    /// only); they ring this process's parker to have them adopted.
+    new_ports: Option<Arc<NewPorts>>,
     /// Counts the array port indexes adopted while running ([`ProcessContext::port_generation`]).
     port_generation: u64,
 }
@@ -104,7 +102,8 @@ impl ProcessContext {
     }
 
     /// Lets live edits add indexes to this process's array ports through `new_ports`.
-    pub(crate) fn take_new_ports_from(&mut self, new_ports: (Arc<NewPorts>, Receiver<()>)) {
+    pub(crate) fn take_new_ports_from(&mut self, new_ports: Arc<NewPorts>) {
+        new_ports.ring(self.stop.parker());
         self.new_ports = Some(new_ports);
     }
 
@@ -119,7 +118,7 @@ impl ProcessContext {
     /// Adopts the array port indexes that live edits added; with `closing`, refuses later
     /// ones (the process is ending).
     pub(super) fn adopt_new_ports(&mut self, closing: bool) {
-        let Some((ports, _)) = &self.new_ports else {
+        let Some(ports) = &self.new_ports else {
             return;
         };
         if !closing && !ports.has_slots() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::{InPort, ProcessContext, Received, ReceivedOr};
-use crate::engine::edge::{Incoming, Packet, Woken, YIELDS_BEFORE_PARKING};
+use crate::engine::edge::{Incoming, PacketReceiver, Woken, YIELDS_BEFORE_PARKING};
 use crate::engine::error::ProcessError;
 use crate::ip::{Ip, Payload};
 
@@ -297,7 +297,7 @@ impl ProcessContext {
                     self.inports[owners[position]].incoming.accept(packet);
                 }
                 Some(Woken::Other(message)) => return Ok(ReceivedOr::Channel(message)),
-                None => {}
+                Some(Woken::Rung) | None => {}
             }
         }
     }
@@ -344,7 +344,7 @@ impl ProcessContext {
     }
 
     /// The channels of those of `ports` that may still receive, with the slot of each.
-    fn receivers(&self, ports: &[InPort]) -> (Vec<usize>, Vec<&Receiver<Packet>>) {
+    fn receivers(&self, ports: &[InPort]) -> (Vec<usize>, Vec<&PacketReceiver>) {
         ports
             .iter()
             .filter_map(|port| Some((port.0, self.inports[port.0].incoming.receiver()?)))
@@ -390,11 +390,10 @@ impl ProcessContext {
                 .iter()
                 .map(|&slot| self.inports[slot].label.clone())
                 .collect();
-            activity.receiving(names, receivers.iter().map(|&rx| rx.clone()).collect());
+            activity.receiving(names, receivers.iter().map(|rx| rx.probe()).collect());
         }
-        // A process with array ports also wakes to adopt new indexes (read by the caller).
-        let nudged = self.new_ports.as_ref().map(|(_, nudged)| nudged);
-        let woken = self.stop.recv_any_or(&receivers, nudged, deadline);
+        // A process with array ports is also rung to adopt new indexes (read by the caller).
+        let woken = self.stop.recv_any_or::<()>(&receivers, None, deadline);
         if let Some(activity) = &activity {
             activity.woke();
         }
@@ -403,7 +402,7 @@ impl ProcessContext {
                 self.inports[owners[position]].incoming.accept(packet);
                 Ok(true)
             }
-            Some(Woken::Other(_)) => Ok(true),
+            Some(Woken::Other(_) | Woken::Rung) => Ok(true),
             None => Ok(false),
         }
     }
