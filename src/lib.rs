@@ -1,7 +1,8 @@
 //! flowd: a Flow-Based Programming runtime.
 //!
 //! A [`Graph`] names processes (instances of components) and the connections between their
-//! ports. A [`Network`] runs a graph: each process on its own thread, its ports joined by bounded
+//! ports. A [`Network`] runs a graph: each process as a task on a few worker threads (or, if
+//! its component blocks in the operating system, on a thread of its own), its ports joined by bounded
 //! edges that carry [`Ip`]s (information packets) in batches, with backpressure. Components come
 //! from one [`Registry`].
 //!
@@ -9,6 +10,7 @@
 //!  graph/      pure data: Graph, Node, Edge, Iip; FBP JSON and .fbp; validation; atomic save
 //!  component/  Registry of ComponentSpec + factory; native core components
 //!  engine/     Network, ProcessContext, bounded batched edges, events, live edits
+//!  sched/      processes as tasks: stackful coroutines on one worker thread per core
 //!  threads/    every thread flowd starts, within the system's limits
 //!  protocol/   the FBP Network Protocol: envelope, capabilities, a handler per subprotocol
 //!  runtime/    the graphs a server manages, their networks and clients
@@ -40,6 +42,7 @@ pub mod graph;
 mod ip;
 pub mod protocol;
 pub mod runtime;
+mod sched;
 pub mod server;
 pub mod threads;
 

@@ -45,6 +45,15 @@ pub trait Component: Send {
     /// A [`ProcessError::Failed`] is reported as a process error; `Stopped` and `Closed` end
     /// the process quietly.
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError>;
+
+    /// Whether the process needs an operating-system thread of its own: `true` (the default)
+    /// for a component that may block outside its [`ProcessContext`] (files, sockets, child
+    /// programs, channels of its own, foreign code). A component that waits only through its
+    /// context answers `false` and runs as a task on the shared worker threads, costing a
+    /// small stack instead of a thread (ADR 0010).
+    fn needs_thread(&self) -> bool {
+        true
+    }
 }
 
 impl<F> Component for F

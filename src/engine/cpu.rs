@@ -1,12 +1,16 @@
-//! The CPU time of a process: its thread's CPU clock, from when the process started on it
-//! (threads are reused) to when it ended, read from any thread while it runs.
+//! The CPU time of a process. A process on a thread of its own: its thread's CPU clock, from
+//! when the process started on it (threads are reused) to when it ended, read from any thread
+//! while it runs. A process that runs as a task: the time its worker spent running it, summed
+//! by the worker over each stretch (reading a thread's CPU clock costs a system call, too much
+//! for every switch; a worker is rarely descheduled while it runs a task).
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A process's share of its thread's CPU clock.
+/// A process's CPU time: its share of its thread's CPU clock, or its time on a worker.
 #[derive(Default)]
-pub(crate) struct ThreadCpu(Mutex<Span>);
+pub(crate) struct ThreadCpu(Mutex<Span>, Arc<AtomicU64>);
 
 #[derive(Default)]
 enum Span {
@@ -20,8 +24,11 @@ enum Span {
 }
 
 impl ThreadCpu {
-    /// The process starts on the calling thread.
+    /// The process starts on the calling thread (a task's worker counts for it instead).
     pub(crate) fn start(&self) {
+        if crate::sched::in_task() {
+            return;
+        }
         if let Some(clock) = Clock::of_this_thread()
             && let Some(at_start) = clock.read()
         {
@@ -39,6 +46,12 @@ impl ThreadCpu {
     /// The CPU time used so far.
     pub(crate) fn used(&self) -> Duration {
         self.measure(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+            + Duration::from_nanos(self.1.load(Ordering::Relaxed))
+    }
+
+    /// Where a worker adds the nanoseconds it ran the process as a task.
+    pub(crate) fn task_time(&self) -> Arc<AtomicU64> {
+        self.1.clone()
     }
 
     fn measure(&self, span: &Span) -> Duration {

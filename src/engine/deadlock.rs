@@ -84,6 +84,11 @@ impl Activity {
         self.state.store(RUNNING, Ordering::SeqCst);
     }
 
+    /// Where a worker counts the time it runs the process as a task.
+    pub(crate) fn task_cpu(&self) -> Arc<AtomicU64> {
+        self.cpu.task_time()
+    }
+
     /// Where the process reports the bytes of memory it uses.
     pub(crate) fn memory(&self) -> &Arc<AtomicU64> {
         &self.memory

@@ -149,9 +149,14 @@ impl StopTrigger {
 }
 
 impl StopSignal {
-    /// This signal, for the process whose activity is `activity`: with a parker of its own.
-    pub(crate) fn with_activity(self, activity: Arc<Activity>) -> StopSignal {
-        let parker = Arc::new(Parker::new());
+    /// This signal, for the process whose activity is `activity`: with a parker of its own,
+    /// for a thread if the process runs `on_thread`, else for a task.
+    pub(crate) fn with_activity(self, activity: Arc<Activity>, on_thread: bool) -> StopSignal {
+        let parker = Arc::new(if on_thread {
+            Parker::new()
+        } else {
+            Parker::for_task()
+        });
         self.shared.register(&parker);
         StopSignal {
             activity: Some(activity),
@@ -225,7 +230,7 @@ impl StopSignal {
         }
         let mut packet = packet;
         for _ in 0..YIELDS_BEFORE_PARKING {
-            std::thread::yield_now();
+            crate::sched::yield_now();
             match tx.try_send(packet) {
                 Ok(()) => return Ok(true),
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
@@ -422,6 +427,7 @@ impl Outgoing {
         if !stop.send(&self.tx, Packet::Batch(batch), self.edge())? {
             self.closed = true;
         }
+        crate::sched::tick();
         Ok(())
     }
 
@@ -542,6 +548,7 @@ impl Incoming {
             Some(Packet::Batch(batch)) => {
                 debug_assert_eq!(self.current.len(), 0);
                 self.current = batch.into_iter();
+                crate::sched::tick();
             }
             Some(Packet::End) => self.ended += 1,
             None => self.ended = self.upstreams.get(),

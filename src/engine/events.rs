@@ -6,11 +6,14 @@
 //! edges, checked once per batch, so unwatched edges cost nothing; when the channel is full,
 //! data events are dropped rather than slowing the network down.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::edge::StopSignal;
+use super::parker::Parker;
+use super::queue::{QueueSender, TryRecvError, TrySendError};
 use crate::graph::PortRef;
 use crate::ip::Ip;
 
@@ -153,19 +156,95 @@ pub enum Event {
 #[derive(Clone)]
 pub(crate) struct EventSender {
     tx: Sender<Event>,
+    /// For a network's processes: the queue in front of the channel, moved into it by a
+    /// thread of its own (see [`EventSender::pumped`]).
+    queue: Option<QueueSender<Event>>,
 }
 
 impl EventSender {
     pub(crate) fn new(capacity: usize) -> (EventSender, Receiver<Event>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        (EventSender { tx }, rx)
+        (EventSender { tx, queue: None }, rx)
+    }
+
+    /// An event channel for a network's processes, which must never block a worker thread
+    /// shared with other networks' tasks while nobody drains this network's events: they
+    /// send into a queue they can wait on as tasks, and a thread moves its events into the
+    /// channel, in order, waiting as long as it must.
+    ///
+    /// # Errors
+    ///
+    /// The system's error if it refuses the thread.
+    pub(crate) fn pumped(capacity: usize) -> std::io::Result<(EventSender, Receiver<Event>)> {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (queue, pending) = super::queue::queue::<Event>(capacity);
+        let channel = tx.clone();
+        crate::threads::spawn("flowd-events", move || {
+            let parker = Arc::new(Parker::new());
+            loop {
+                match pending.try_recv() {
+                    Ok(event) => {
+                        if channel.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Empty) => {
+                        if pending.wait_for_message(&parker) {
+                            parker.wait(None);
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok((
+            EventSender {
+                tx,
+                queue: Some(queue),
+            },
+            rx,
+        ))
+    }
+
+    /// [`EventSender::send`] through the queue in front of the channel.
+    fn send_queued(&self, queue: &QueueSender<Event>, event: Event, stop: Option<&StopSignal>) {
+        let parker = match stop {
+            Some(stop) => stop.parker(),
+            None if crate::sched::in_task() => Arc::new(Parker::for_task()),
+            None => Arc::new(Parker::new()),
+        };
+        let mut event = event;
+        let mut patience = Duration::from_millis(100);
+        loop {
+            match queue.try_send(event) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(e)) => event = e,
+            }
+            if !queue.wait_for_room(&parker) {
+                continue;
+            }
+            let step = Duration::from_millis(50);
+            if stop.is_some_and(StopSignal::is_stopped) {
+                if patience.is_zero() {
+                    return;
+                }
+                patience = patience.saturating_sub(step);
+            }
+            parker.wait(Instant::now().checked_add(step));
+        }
     }
 
     /// Sends a lifecycle event, waiting while the channel is full.
     ///
     /// With a stop signal, gives up shortly after the network stops; without one, waits until
     /// the event is taken or the receiver is gone.
+    ///
+    /// A process that runs as a task waits without holding its worker thread (see
+    /// [`EventSender::pumped`]).
     pub(crate) fn send(&self, event: Event, stop: Option<&StopSignal>) {
+        if let Some(queue) = &self.queue {
+            return self.send_queued(queue, event, stop);
+        }
         match stop {
             Some(stop) if !stop.is_stopped() => {
                 let mut event = event;
@@ -195,6 +274,9 @@ impl EventSender {
 
     /// Sends an event only if there is room; returns whether it did.
     pub(crate) fn try_send(&self, event: Event) -> bool {
-        self.tx.try_send(event).is_ok()
+        match &self.queue {
+            Some(queue) => queue.try_send(event).is_ok(),
+            None => self.tx.try_send(event).is_ok(),
+        }
     }
 }

@@ -227,13 +227,16 @@ impl Network {
         if self.wiring.specs.contains_key(&node.id) {
             return Err(LiveEditError::ProcessExists(node.id.clone()));
         }
-        let permit = crate::threads::admit_one(self.config.max_processes)?;
+        let mut permit = crate::threads::admit_one(self.config.max_processes)?;
         let plan = super::build::plan_node(node, None, registry).map_err(|e| {
             LiveEditError::Instantiate {
                 node: node.id.clone(),
                 message: e.to_string(),
             }
         })?;
+        if plan.component.needs_thread() {
+            crate::threads::reserve_threads(vec![&mut permit])?;
+        }
         let starts_now = plan.spec.inports.is_empty();
         let process = self.prepare(plan, permit);
         if starts_now {

@@ -164,12 +164,25 @@ impl Network {
         let permits = crate::threads::admit(graph.nodes.len(), config.max_processes)?;
         let (trigger, signal) = stop_signal();
         let trigger = Arc::new(trigger);
-        let (events, events_rx) = EventSender::new(config.event_capacity.max(16));
+        let (events, events_rx) =
+            EventSender::pumped(config.event_capacity.max(16)).map_err(|cause| Error::Spawn {
+                node: String::new(),
+                cause,
+            })?;
         let activity = NetworkActivity::watch(events.clone(), trigger.clone());
         let mut plans = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             plans.push(plan_node(node, graph.name(), registry)?);
         }
+        let mut permits = permits;
+        crate::threads::reserve_threads(
+            permits
+                .iter_mut()
+                .zip(&plans)
+                .filter(|(_, plan)| plan.component.needs_thread())
+                .map(|(permit, _)| permit)
+                .collect(),
+        )?;
         let index_of: HashMap<String, usize> = plans
             .iter()
             .enumerate()
@@ -400,7 +413,7 @@ impl Network {
         let activity = self
             .activity
             .process(&plan.id, &plan.spec.name, trigger.clone());
-        let signal = signal.with_activity(activity);
+        let signal = signal.with_activity(activity, plan.component.needs_thread());
         self.wiring.stops.insert(plan.id.clone(), trigger);
         self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
         // Every line a process logs names it (with `--log-format json`, as fields).

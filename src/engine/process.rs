@@ -46,7 +46,8 @@ pub(super) struct Process {
     stop: Arc<StopTrigger>,
     started: Instant,
     permit: Permit,
-    /// The span the process runs in.
+    /// The span the process runs in (entered by whatever runs it: a thread, or a worker each
+    /// time it resumes the task).
     span: tracing::Span,
 }
 
@@ -114,14 +115,26 @@ impl Process {
         Process { span, ..self }
     }
 
-    /// Starts the process on the thread its permit set aside, or a new one.
+    /// Starts the process: as a task on the scheduler's workers, or, if its component needs
+    /// a thread, on the thread its permit set aside or a new one.
     ///
     /// # Errors
     ///
-    /// The operating system's error if it refuses a new thread.
+    /// The operating system's error if it refuses a new thread or a task's stack.
     pub(super) fn start(mut self) -> std::io::Result<()> {
-        let thread = self.permit.take_thread();
-        thread.start(Box::new(move || self.run()))
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        if self.component.needs_thread() {
+            let thread = self.permit.take_thread();
+            return thread.start(Box::new(move || {
+                let _in_span = span.enter();
+                self.run();
+            }));
+        }
+        let cpu = match self.signal.activity() {
+            Some(activity) => activity.task_cpu(),
+            None => Arc::default(),
+        };
+        crate::sched::spawn(Box::new(move || self.run()), span, cpu)
     }
 
     /// The process id.
@@ -146,9 +159,8 @@ impl Process {
             stop,
             started,
             permit,
-            span,
+            span: _,
         } = self;
-        let _in_span = span.enter();
         tracing::debug!(node = %node, "process started");
         if let Some(activity) = signal.activity() {
             activity.started();

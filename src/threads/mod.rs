@@ -6,9 +6,11 @@
 //! not fail cleanly: Rust aborts the whole program when it cannot map a new thread's signal
 //! stack. So threads start here, against a budget read from the system:
 //!
-//! - [`admit`] makes room for a whole network's processes at once, before any is instantiated,
-//!   and refuses the network with [`Refused`], naming the count and the limit, if they do not
-//!   fit. Each admitted process holds a [`Permit`] until it ends.
+//! - [`admit`] counts a whole network's processes at once, before any is instantiated,
+//!   against the operator's maximum. Most processes run as tasks on the scheduler's worker
+//!   threads (ADR 0010); [`reserve_threads`] makes room for those that need a thread of their
+//!   own, and refuses the network with [`Refused`], naming the count and the limit, if they do
+//!   not fit. Each admitted process holds a [`Permit`] until it ends.
 //! - [`spawn`] starts a helper thread, or returns an error: never an abort.
 //!
 //! Reading the limits costs a pass over `/proc/self/maps`, so the budget keeps what it read as
@@ -125,15 +127,21 @@ impl Drop for Permit {
     }
 }
 
-/// Admits `count` processes (one thread each), unless they would pass `max_processes` (the
-/// operator's limit, over every network) or a limit of the system.
+/// Admits `count` processes, unless they would pass `max_processes` (the operator's limit,
+/// over every network). Processes run as tasks and need no thread of their own; those that do
+/// get one with [`reserve_threads`].
 ///
 /// # Errors
 ///
 /// [`Refused`], with the count, the limit and what sets it; nothing is admitted then.
 pub(crate) fn admit(count: usize, max_processes: Option<usize>) -> Result<Vec<Permit>, Refused> {
-    let mut idle = reserve(count, max_processes)?;
-    Ok((0..count).map(|_| Permit { worker: idle.pop() }).collect())
+    let _budget = budget();
+    let running = RUNNING.load(Ordering::SeqCst);
+    if let Some(refused) = past_maximum(count, running, max_processes) {
+        return Err(refused);
+    }
+    RUNNING.fetch_add(count, Ordering::SeqCst);
+    Ok((0..count).map(|_| Permit { worker: None }).collect())
 }
 
 /// Admits one process, as [`admit`].
@@ -142,19 +150,30 @@ pub(crate) fn admit(count: usize, max_processes: Option<usize>) -> Result<Vec<Pe
 ///
 /// As [`admit`].
 pub(crate) fn admit_one(max_processes: Option<usize>) -> Result<Permit, Refused> {
-    let mut idle = reserve(1, max_processes)?;
-    Ok(Permit { worker: idle.pop() })
+    let mut permits = admit(1, max_processes)?;
+    permits.pop().ok_or_else(|| Refused {
+        requested: 1,
+        running: running_processes(),
+        limit: 0,
+        bound: "the system".into(),
+    })
 }
 
-/// Counts `count` processes as running and returns the idle threads set aside for them.
-fn reserve(count: usize, max_processes: Option<usize>) -> Result<Vec<pool::Worker>, Refused> {
-    let mut budget = budget();
-    let running = RUNNING.load(Ordering::SeqCst);
-    if let Some(refused) = past_maximum(count, running, max_processes) {
-        return Err(refused);
+/// Makes room for a thread of its own for each process of `permits`, unless that would pass
+/// a limit of the system: idle process threads are set aside for them first.
+///
+/// # Errors
+///
+/// [`Refused`], naming the count and the limit; no thread is set aside then.
+pub(crate) fn reserve_threads(permits: Vec<&mut Permit>) -> Result<(), Refused> {
+    let count = permits.len();
+    if count == 0 {
+        return Ok(());
     }
-    // Idle process threads are reused: they need no new room.
-    let idle = pool::take_idle(count);
+    let mut budget = budget();
+    // The processes asked for are admitted already.
+    let running = RUNNING.load(Ordering::SeqCst).saturating_sub(count);
+    let mut idle = pool::take_idle(count);
     if let Err((credit, bound)) = budget.take(count - idle.len()) {
         let reusable = idle.len();
         idle.into_iter().for_each(pool::give_back);
@@ -165,8 +184,10 @@ fn reserve(count: usize, max_processes: Option<usize>) -> Result<Vec<pool::Worke
             bound: bound.unwrap_or_else(|| "the system".into()),
         });
     }
-    RUNNING.fetch_add(count, Ordering::SeqCst);
-    Ok(idle)
+    for permit in permits {
+        permit.worker = idle.pop();
+    }
+    Ok(())
 }
 
 /// The refusal of `count` more processes when `running` run and the operator's maximum is
@@ -235,7 +256,9 @@ mod tests {
             return;
         }
         let too_many = room.threads.saturating_mul(2).max(room.threads + 1);
-        let refused = admit(too_many, None).expect_err("more than the room");
+        let mut permits = admit(too_many, None).expect("no operator's maximum");
+        let refused =
+            reserve_threads(permits.iter_mut().collect()).expect_err("more than the room");
         assert_eq!(refused.requested, too_many);
         assert!(refused.limit < too_many, "{refused}");
         assert!(

@@ -50,6 +50,10 @@ impl NativeComponent for Batch {
 }
 
 impl Component for Batch {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut size = Setting::read(ctx, "size", positive_int, || Ok(DEFAULT_SIZE))?;
         let mut timeout = Setting::read(ctx, "timeout", millis, || Ok(Duration::ZERO))?;

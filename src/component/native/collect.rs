@@ -38,6 +38,10 @@ impl NativeComponent for Collect {
 }
 
 impl Component for Collect {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;

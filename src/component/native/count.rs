@@ -31,6 +31,10 @@ impl NativeComponent for Count {
 }
 
 impl Component for Count {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;

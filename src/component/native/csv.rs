@@ -49,6 +49,10 @@ impl NativeComponent for Parse {
 }
 
 impl Component for Parse {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let header = Setting::read(ctx, "header", flag, || Ok(true))?.into_value();
         let delimiter = Setting::read(ctx, "delimiter", delimiter, || Ok(b','))?.into_value();
@@ -212,6 +216,10 @@ impl NativeComponent for Write {
 }
 
 impl Component for Write {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let fixed = Setting::read(ctx, "columns", columns, || Ok(None))?.into_value();
         let header = Setting::read(ctx, "header", flag, || Ok(true))?.into_value();

@@ -48,6 +48,10 @@ impl NativeComponent for Delay {
 }
 
 impl Component for Delay {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut delay = Setting::read(ctx, "delay", millis, || Ok(DEFAULT_DELAY))?;
         let input = ctx.inport("in")?;

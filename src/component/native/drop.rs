@@ -17,6 +17,10 @@ impl NativeComponent for Drop {
 }
 
 impl Component for Drop {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let mut batch = Vec::with_capacity(256);

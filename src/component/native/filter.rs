@@ -38,6 +38,10 @@ impl NativeComponent for Filter {
 }
 
 impl Component for Filter {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut regex = Setting::read(ctx, "pattern", regex, || {
             Err(ProcessError::failed("inport 'pattern': no pattern given"))

@@ -43,6 +43,10 @@ impl NativeComponent for Interval {
 }
 
 impl Component for Interval {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut interval =
             Setting::read(ctx, "interval", positive_millis, || Ok(DEFAULT_INTERVAL))?;

@@ -35,6 +35,10 @@ impl NativeComponent for Parse {
 }
 
 impl Component for Parse {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;
@@ -77,6 +81,10 @@ impl NativeComponent for Stringify {
 }
 
 impl Component for Stringify {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut indent = Setting::read(ctx, "indent", spaces, || Ok(0))?;
         let input = ctx.inport("in")?;
@@ -138,6 +146,10 @@ impl NativeComponent for Get {
 }
 
 impl Component for Get {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut path = Setting::read(ctx, "path", pointer, || {
             Err(ProcessError::failed("inport 'path': no path given"))

@@ -34,6 +34,10 @@ impl NativeComponent for Kick {
 }
 
 impl Component for Kick {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut packet =
             Setting::read(ctx, "data", setting::payload, || Ok(Payload::from("null")))?;

@@ -35,6 +35,10 @@ impl NativeComponent for Merge {
 }
 
 impl Component for Merge {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let output = ctx.outport("out")?;
         loop {

@@ -22,6 +22,10 @@ impl NativeComponent for Output {
 }
 
 impl Component for Output {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;

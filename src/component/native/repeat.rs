@@ -18,6 +18,10 @@ impl NativeComponent for Repeat {
 }
 
 impl Component for Repeat {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let output = ctx.outport("out")?;

@@ -26,6 +26,10 @@ impl NativeComponent for Split {
 }
 
 impl Component for Split {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let input = ctx.inport("in")?;
         let mut outputs = Vec::new();

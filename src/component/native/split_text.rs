@@ -33,6 +33,10 @@ impl NativeComponent for SplitText {
 }
 
 impl Component for SplitText {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut separator = Setting::read(ctx, "separator", separator, || Ok(Payload::from("\n")))?;
         let input = ctx.inport("in")?;

@@ -48,6 +48,10 @@ impl NativeComponent for Template {
 }
 
 impl Component for Template {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut template = Setting::read(ctx, "template", compile, || {
             Err(ProcessError::failed("inport 'template': no template given"))

@@ -35,6 +35,10 @@ impl NativeComponent for Throttle {
 }
 
 impl Component for Throttle {
+    fn needs_thread(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let mut interval = Setting::read(ctx, "interval", millis, || Ok(DEFAULT_INTERVAL))?;
         let input = ctx.inport("in")?;

@@ -375,7 +375,7 @@ impl ProcessContext {
             return Ok(true);
         }
         for _ in 0..YIELDS_BEFORE_PARKING {
-            std::thread::yield_now();
+            crate::sched::yield_now();
             for (position, rx) in receivers.iter().enumerate() {
                 if let Ok(packet) = rx.try_recv() {
                     self.inports[owners[position]].incoming.accept(Some(packet));

@@ -1,0 +1,125 @@
+//! Processes as tasks: stackful coroutines on a few worker threads (ADR 0010).
+//!
+//! A task runs a process's whole life, blocking `run` and all, on a stack of its own
+//! ([`stack`]). When the process waits (an empty inport, a full edge, a sleep), the task
+//! suspends back to its worker instead of parking a thread, and the worker runs another
+//! task. A [`Waiter`] rung from any thread puts the task back on its worker's queue.
+//!
+//! A task stays on the worker that first ran it: code on a coroutine's stack may have cached
+//! the address of a thread-local, so moving a started task to another thread is not safe.
+//! New tasks go to the workers in turn.
+//!
+//! A task that never waits would keep its worker from the others, so every batch a process
+//! hands over or takes counts against a budget ([`tick`]); past it, the task goes to the back
+//! of its worker's queue.
+
+mod stack;
+mod worker;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use corosensei::Yielder;
+
+pub(crate) use worker::Waiter;
+
+/// A task's whole work: a process's life.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Batches a task hands over or takes before it lets the other tasks of its worker run.
+const BATCH_BUDGET: u32 = 64;
+
+/// Why a task gave its worker back.
+pub(crate) enum Suspend {
+    /// Until the waiter rings, or the deadline passes.
+    Park(Arc<Waiter>, Option<Instant>),
+    /// Only to let the other tasks run first.
+    Yield,
+}
+
+type TaskYielder = Yielder<(), Suspend>;
+
+thread_local! {
+    /// The yielder of the task running on this thread (null outside tasks).
+    static CURRENT: Cell<*const TaskYielder> = const { Cell::new(std::ptr::null()) };
+    /// Batches the running task moved since it was resumed.
+    static BUDGET: Cell<u32> = const { Cell::new(0) };
+}
+
+struct Pool {
+    workers: Vec<Arc<worker::Shared>>,
+    next: AtomicUsize,
+}
+
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// The workers, started on first use: one per core.
+fn pool() -> &'static Pool {
+    POOL.get_or_init(|| {
+        let count = std::thread::available_parallelism().map_or(2, usize::from);
+        let workers = (0..count)
+            .map(|index| worker::Shared::start(index))
+            .collect();
+        Pool {
+            workers,
+            next: AtomicUsize::new(0),
+        }
+    })
+}
+
+/// Runs `job` as a task, in `span`, counting the time it runs in `cpu` (nanoseconds).
+///
+/// # Errors
+///
+/// The system's error if it has no memory for the task's stack, or refuses a worker thread.
+pub(crate) fn spawn(job: Job, span: tracing::Span, cpu: Arc<AtomicU64>) -> std::io::Result<()> {
+    let stack = stack::TaskStack::take()?;
+    let pool = pool();
+    if pool.workers.is_empty() {
+        return Err(std::io::Error::other("no worker threads"));
+    }
+    let index = pool.next.fetch_add(1, Ordering::Relaxed) % pool.workers.len();
+    let task = worker::Task::new(job, stack, span, cpu, index);
+    pool.workers[index].push(task);
+    Ok(())
+}
+
+/// Whether the caller runs in a task.
+pub(crate) fn in_task() -> bool {
+    !CURRENT.with(Cell::get).is_null()
+}
+
+/// Gives the worker back until `suspend` says; `false` outside a task (nothing happened).
+pub(crate) fn suspend(suspend: Suspend) -> bool {
+    let yielder = CURRENT.with(Cell::get);
+    if yielder.is_null() {
+        return false;
+    }
+    // SAFETY: the worker sets CURRENT to the running task's yielder, which lives on that
+    // task's stack for as long as the task runs; this is that task.
+    unsafe { (*yielder).suspend(suspend) };
+    true
+}
+
+/// Lets other work run: the other tasks of this worker, or other threads outside tasks.
+pub(crate) fn yield_now() {
+    if !suspend(Suspend::Yield) {
+        std::thread::yield_now();
+    }
+}
+
+/// Counts a batch moved by the running task, yielding to the others past the budget.
+#[inline]
+pub(crate) fn tick() {
+    let spent = BUDGET.with(|b| {
+        let spent = b.get() + 1;
+        b.set(spent);
+        spent
+    });
+    if spent >= BATCH_BUDGET {
+        BUDGET.with(|b| b.set(0));
+        suspend(Suspend::Yield);
+    }
+}
