@@ -5,6 +5,8 @@
 //! - `pipeline/flowd_repeat`: the same shape as a flowd network, built and run as `flowd run`
 //!   runs a graph: `Generate -> Repeat x4 -> Drop`, each a real process with its own ports
 //!   and bounded edges (default capacity), IPs with 8-byte payloads.
+//! - `pipeline/flowd_repeat_threads`: the same with a thread per process, as before processes
+//!   became tasks (ADR 0010).
 //! - `pipeline/flowd_repeat_watched`: the same network with every edge watched as `flowd serve`
 //!   watches it (packets reported at most 100 per edge per second, the rest counted).
 //! - `pipeline/flowd_repeat_watched_all`: every IP on every edge reported (as far as the event
@@ -90,6 +92,17 @@ fn bench_throughput(c: &mut Criterion) {
     group.bench_function("flowd_repeat", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run(&registry, &graph)).sum())
     });
+    let threads = || NetworkConfig {
+        tasks: false,
+        ..NetworkConfig::default()
+    };
+    group.bench_function("flowd_repeat_threads", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run_with(&registry, &graph, threads()))
+                .sum()
+        })
+    });
     for (name, rate) in [
         (
             "flowd_repeat_watched",
@@ -153,6 +166,13 @@ fn main() {
             per_second(flowd) / 1e6
         );
         println!("  ratio flowd/baseline {:>8.2}", base / flowd);
+        if let Some(threads) = median_ns("pipeline", "flowd_repeat_threads") {
+            println!(
+                "  a thread per process {:>8.2} M IPs/s (ratio {:.2})",
+                per_second(threads) / 1e6,
+                base / threads
+            );
+        }
         for (name, label) in [
             ("flowd_repeat_watched", "watched, sampled   "),
             ("flowd_repeat_watched_all", "watched, every IP  "),

@@ -312,14 +312,15 @@ fn run_refuses_more_processes_than_the_system_has_room_for() {
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
     };
-    // Twice the memory maps' bound: flowd's own limit is lower still.
+    // Twice the memory maps' bound: flowd's own limit is lower still. Files are read on a
+    // thread of its own by each process (most components run as tasks and need none).
     let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
     let count = maps / 2;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let graph = dir.path().join("huge.fbp");
-    let mut text = String::from("'x' -> IN n0(core/Repeat)\n");
+    let mut text = String::from("'x' -> IN n0(core/ReadLines)\n");
     for i in 1..count {
-        text.push_str(&format!("n{} OUT -> IN n{i}(core/Repeat)\n", i - 1));
+        text.push_str(&format!("n{} OUT -> IN n{i}(core/ReadLines)\n", i - 1));
     }
     std::fs::write(&graph, text).expect("the graph is written");
     flowd(&["run", graph.to_str().expect("a UTF-8 path")])

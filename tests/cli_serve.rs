@@ -189,10 +189,11 @@ async fn nested_subgraphs_past_the_systems_limit_are_refused_and_serving_goes_on
     let state = tempfile::tempdir().unwrap();
     let mut served = Served::start(&["--graph-sources"], state.path());
     let mut c = Client::connect(&served.url, None).await;
-    // Two levels of `side` nodes each: twice what the system could run.
+    // Two levels of `side` nodes each: twice the threads the system could run (a connector
+    // needs a thread of its own; most components run as tasks and need none).
     let side = ((2 * system_thread_bound()) as f64).sqrt().ceil() as usize;
     let processes = side * side;
-    for (name, component) in [("Wide", "core/Repeat"), ("Wider", "flowd/Wide")] {
+    for (name, component) in [("Wide", "http/Request"), ("Wider", "flowd/Wide")] {
         let code = wide_graph(name, component, side);
         c.request(
             "component",

@@ -243,7 +243,13 @@ impl EventSender {
     /// [`EventSender::pumped`]).
     pub(crate) fn send(&self, event: Event, stop: Option<&StopSignal>) {
         if let Some(queue) = &self.queue {
-            return self.send_queued(queue, event, stop);
+            // A process reports its end and its errors once each: those never wait, so that
+            // 100,000 processes ending at once do not queue up as waiters.
+            if matches!(event, Event::Output { .. }) {
+                return self.send_queued(queue, event, stop);
+            }
+            let _ = queue.send_past_capacity(event);
+            return;
         }
         match stop {
             Some(stop) if !stop.is_stopped() => {

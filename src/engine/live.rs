@@ -234,8 +234,8 @@ impl Network {
                 message: e.to_string(),
             }
         })?;
-        if plan.component.needs_thread() {
-            crate::threads::reserve_threads(vec![&mut permit])?;
+        if self.config.on_thread(plan.component.as_ref()) {
+            crate::threads::reserve_threads(1)?.assign(&mut permit);
         }
         let starts_now = plan.spec.inports.is_empty();
         let process = self.prepare(plan, permit);

@@ -62,9 +62,19 @@ pub struct NetworkConfig {
     /// noflo-ui shows such a port as a button that sends one IIP; the open port also counts
     /// as a way into the network, so waiting on it is never taken for a deadlock.
     pub open_bang_ports: bool,
+    /// Whether processes whose components wait only through their context run as tasks on
+    /// the shared worker threads (default true; ADR 0010). When false, every process has an
+    /// operating-system thread of its own, as before tasks: for comparison, or for a native
+    /// component that turns out to block its worker.
+    pub tasks: bool,
 }
 
 impl NetworkConfig {
+    /// Whether a process of `component` runs on a thread of its own.
+    pub(super) fn on_thread(&self, component: &dyn crate::component::Component) -> bool {
+        !self.tasks || component.needs_thread()
+    }
+
     /// Whether `edge` is watched from the start.
     pub(super) fn watches(&self, edge: &EdgeId) -> bool {
         self.watch_edges
@@ -87,6 +97,7 @@ impl Default for NetworkConfig {
             watch_rate: None,
             max_processes: None,
             open_bang_ports: false,
+            tasks: true,
         }
     }
 }
@@ -171,18 +182,37 @@ impl Network {
             })?;
         let activity = NetworkActivity::watch(events.clone(), trigger.clone());
         let mut plans = Vec::with_capacity(graph.nodes.len());
-        for node in &graph.nodes {
-            plans.push(plan_node(node, graph.name(), registry)?);
+        // Still before the network's components are instantiated: which processes need a
+        // thread, from one instance of each component.
+        let mut probes = HashMap::new();
+        let mut on_thread = Vec::with_capacity(graph.nodes.len());
+        for (index, node) in graph.nodes.iter().enumerate() {
+            let known = probes.get(node.component.as_str()).copied();
+            on_thread.push(match known {
+                Some(needs) => needs,
+                None => {
+                    let plan = plan_node(node, graph.name(), registry)?;
+                    let needs = config.on_thread(plan.component.as_ref());
+                    probes.insert(node.component.as_str(), needs);
+                    plans.push((index, plan));
+                    needs
+                }
+            });
         }
+        let mut threads =
+            crate::threads::reserve_threads(on_thread.iter().filter(|&&t| t).count())?;
         let mut permits = permits;
-        crate::threads::reserve_threads(
-            permits
-                .iter_mut()
-                .zip(&plans)
-                .filter(|(_, plan)| plan.component.needs_thread())
-                .map(|(permit, _)| permit)
-                .collect(),
-        )?;
+        for (permit, _) in permits.iter_mut().zip(&on_thread).filter(|(_, t)| **t) {
+            threads.assign(permit);
+        }
+        let mut probed = plans.into_iter().peekable();
+        let mut plans = Vec::with_capacity(graph.nodes.len());
+        for (index, node) in graph.nodes.iter().enumerate() {
+            match probed.next_if(|(at, _)| *at == index) {
+                Some((_, plan)) => plans.push(plan),
+                None => plans.push(plan_node(node, graph.name(), registry)?),
+            }
+        }
         let index_of: HashMap<String, usize> = plans
             .iter()
             .enumerate()
@@ -413,7 +443,8 @@ impl Network {
         let activity = self
             .activity
             .process(&plan.id, &plan.spec.name, trigger.clone());
-        let signal = signal.with_activity(activity, plan.component.needs_thread());
+        let on_thread = self.config.on_thread(plan.component.as_ref());
+        let signal = signal.with_activity(activity, on_thread);
         self.wiring.stops.insert(plan.id.clone(), trigger);
         self.wiring.specs.insert(plan.id.clone(), plan.spec.clone());
         // Every line a process logs names it (with `--log-format json`, as fields).
@@ -433,6 +464,7 @@ impl Network {
             self.started,
         )
         .in_span(span)
+        .on_thread(on_thread)
     }
 
     /// How the network was built.

@@ -46,6 +46,8 @@ pub(super) struct Process {
     stop: Arc<StopTrigger>,
     started: Instant,
     permit: Permit,
+    /// Whether the process runs on a thread of its own rather than as a task.
+    on_thread: bool,
     /// The span the process runs in (entered by whatever runs it: a thread, or a worker each
     /// time it resumes the task).
     span: tracing::Span,
@@ -106,6 +108,7 @@ impl Process {
             stop: stop.clone(),
             started,
             permit,
+            on_thread: true,
             span: tracing::Span::none(),
         }
     }
@@ -113,6 +116,11 @@ impl Process {
     /// The process, running in `span`.
     pub(super) fn in_span(self, span: tracing::Span) -> Process {
         Process { span, ..self }
+    }
+
+    /// The process, on a thread of its own if `on_thread`, else as a task.
+    pub(super) fn on_thread(self, on_thread: bool) -> Process {
+        Process { on_thread, ..self }
     }
 
     /// Starts the process: as a task on the scheduler's workers, or, if its component needs
@@ -123,7 +131,7 @@ impl Process {
     /// The operating system's error if it refuses a new thread or a task's stack.
     pub(super) fn start(mut self) -> std::io::Result<()> {
         let span = std::mem::replace(&mut self.span, tracing::Span::none());
-        if self.component.needs_thread() {
+        if self.on_thread {
             let thread = self.permit.take_thread();
             return thread.start(Box::new(move || {
                 let _in_span = span.enter();
@@ -159,6 +167,7 @@ impl Process {
             stop,
             started,
             permit,
+            on_thread: _,
             span: _,
         } = self;
         tracing::debug!(node = %node, "process started");

@@ -147,6 +147,26 @@ impl<T> QueueSender<T> {
         Ok(())
     }
 
+    /// Queues `message` even if the queue is full: for messages whose number is bounded
+    /// otherwise (one per process).
+    ///
+    /// # Errors
+    ///
+    /// Gives the message back when the receiver is gone.
+    pub(crate) fn send_past_capacity(&self, message: T) -> Result<(), T> {
+        let mut state = self.shared.lock();
+        if !state.receiver_alive {
+            return Err(message);
+        }
+        state.messages.push_back(message);
+        let waiting = state.receiver_waiting.take();
+        drop(state);
+        if let Some(parker) = waiting {
+            parker.notify();
+        }
+        Ok(())
+    }
+
     /// Has `parker` rung when the queue has room or its receiver goes; `false` (and nothing
     /// registered) if that is so already.
     pub(crate) fn wait_for_room(&self, parker: &Arc<Parker>) -> bool {

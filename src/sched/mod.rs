@@ -60,7 +60,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let count = std::thread::available_parallelism().map_or(2, usize::from);
         let workers = (0..count)
-            .map(|index| worker::Shared::start(index))
+            .map(worker::Shared::start)
             .collect();
         Pool {
             workers,

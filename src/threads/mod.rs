@@ -159,21 +159,20 @@ pub(crate) fn admit_one(max_processes: Option<usize>) -> Result<Permit, Refused>
     })
 }
 
-/// Makes room for a thread of its own for each process of `permits`, unless that would pass
+/// Makes room for `count` processes that need a thread of their own, unless that would pass
 /// a limit of the system: idle process threads are set aside for them first.
 ///
 /// # Errors
 ///
 /// [`Refused`], naming the count and the limit; no thread is set aside then.
-pub(crate) fn reserve_threads(permits: Vec<&mut Permit>) -> Result<(), Refused> {
-    let count = permits.len();
+pub(crate) fn reserve_threads(count: usize) -> Result<Threads, Refused> {
     if count == 0 {
-        return Ok(());
+        return Ok(Threads(Vec::new()));
     }
     let mut budget = budget();
     // The processes asked for are admitted already.
     let running = RUNNING.load(Ordering::SeqCst).saturating_sub(count);
-    let mut idle = pool::take_idle(count);
+    let idle = pool::take_idle(count);
     if let Err((credit, bound)) = budget.take(count - idle.len()) {
         let reusable = idle.len();
         idle.into_iter().for_each(pool::give_back);
@@ -184,10 +183,25 @@ pub(crate) fn reserve_threads(permits: Vec<&mut Permit>) -> Result<(), Refused> 
             bound: bound.unwrap_or_else(|| "the system".into()),
         });
     }
-    for permit in permits {
-        permit.worker = idle.pop();
+    Ok(Threads(idle))
+}
+
+/// Room made by [`reserve_threads`]: idle threads set aside, handed to permits one by one;
+/// those not handed out go back when dropped.
+#[derive(Debug)]
+pub(crate) struct Threads(Vec<pool::Worker>);
+
+impl Threads {
+    /// Gives `permit` a thread of its own: an idle one set aside, or room for a new one.
+    pub(crate) fn assign(&mut self, permit: &mut Permit) {
+        permit.worker = self.0.pop();
     }
-    Ok(())
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.0.drain(..).for_each(pool::give_back);
+    }
 }
 
 /// The refusal of `count` more processes when `running` run and the operator's maximum is
@@ -256,9 +270,8 @@ mod tests {
             return;
         }
         let too_many = room.threads.saturating_mul(2).max(room.threads + 1);
-        let mut permits = admit(too_many, None).expect("no operator's maximum");
-        let refused =
-            reserve_threads(permits.iter_mut().collect()).expect_err("more than the room");
+        let _permits = admit(too_many, None).expect("no operator's maximum");
+        let refused = reserve_threads(too_many).expect_err("more than the room");
         assert_eq!(refused.requested, too_many);
         assert!(refused.limit < too_many, "{refused}");
         assert!(
