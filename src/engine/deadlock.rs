@@ -241,8 +241,11 @@ impl NetworkActivity {
             memory: Arc::new(AtomicU64::new(0)),
         });
         let mut processes = self.processes.lock().unwrap_or_else(|e| e.into_inner());
-        // Ended processes are of no more interest (live edits may add and remove many).
-        processes.retain(|p| p.state.load(Ordering::SeqCst) != ENDED);
+        // Ended processes are of no more interest (live edits may add and remove many). They
+        // are swept as the list doubles, so that adding n processes costs O(n), not O(n²).
+        if processes.len() >= 64 && processes.len().is_power_of_two() {
+            processes.retain(|p| p.state.load(Ordering::SeqCst) != ENDED);
+        }
         processes.push(activity.clone());
         activity
     }

@@ -514,13 +514,15 @@ impl Network {
     fn launch(&mut self, process: Process) -> Result<(), LiveEditError> {
         let node = process.node().to_string();
         self.running.fetch_add(1, Ordering::SeqCst);
-        process.start().map_err(|error| {
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            LiveEditError::Instantiate {
-                node,
-                message: format!("cannot start its thread: {error}"),
-            }
-        })
+        process
+            .start(crate::sched::Placement::Next)
+            .map_err(|error| {
+                self.running.fetch_sub(1, Ordering::SeqCst);
+                LiveEditError::Instantiate {
+                    node,
+                    message: format!("cannot start its thread: {error}"),
+                }
+            })
     }
 }
 

@@ -360,9 +360,16 @@ impl Network {
             .collect();
         // Counted before any starts, so that an early finisher cannot end the network.
         network.running.store(processes.len(), Ordering::SeqCst);
+        let tasks = processes.iter().filter(|p| p.is_task()).count();
+        let mut task = 0;
         for process in processes {
             let node = process.node().to_string();
-            process.start().map_err(|cause| {
+            let placement = crate::sched::Placement::Block {
+                index: task,
+                count: tasks,
+            };
+            task += usize::from(process.is_task());
+            process.start(placement).map_err(|cause| {
                 network.stop();
                 Error::Spawn { node, cause }
             })?;

@@ -123,13 +123,13 @@ impl Process {
         Process { on_thread, ..self }
     }
 
-    /// Starts the process: as a task on the scheduler's workers, or, if its component needs
-    /// a thread, on the thread its permit set aside or a new one.
+    /// Starts the process: as a task on the scheduler's workers (where `placement` says), or,
+    /// if its component needs a thread, on the thread its permit set aside or a new one.
     ///
     /// # Errors
     ///
     /// The operating system's error if it refuses a new thread or a task's stack.
-    pub(super) fn start(mut self) -> std::io::Result<()> {
+    pub(super) fn start(mut self, placement: crate::sched::Placement) -> std::io::Result<()> {
         let span = std::mem::replace(&mut self.span, tracing::Span::none());
         if self.on_thread {
             let thread = self.permit.take_thread();
@@ -142,7 +142,12 @@ impl Process {
             Some(activity) => activity.task_cpu(),
             None => Arc::default(),
         };
-        crate::sched::spawn(Box::new(move || self.run()), span, cpu)
+        crate::sched::spawn(Box::new(move || self.run()), span, cpu, placement)
+    }
+
+    /// Whether the process runs as a task.
+    pub(super) fn is_task(&self) -> bool {
+        !self.on_thread
     }
 
     /// The process id.

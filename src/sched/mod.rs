@@ -59,9 +59,7 @@ static POOL: OnceLock<Pool> = OnceLock::new();
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let count = std::thread::available_parallelism().map_or(2, usize::from);
-        let workers = (0..count)
-            .map(worker::Shared::start)
-            .collect();
+        let workers = (0..count).map(worker::Shared::start).collect();
         Pool {
             workers,
             next: AtomicUsize::new(0),
@@ -69,18 +67,38 @@ fn pool() -> &'static Pool {
     })
 }
 
+/// Where a new task goes among the workers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placement {
+    /// The next worker in turn.
+    Next,
+    /// Task `index` of `count` started together: the tasks go to the workers in contiguous
+    /// blocks, so that neighbours in a graph (which its nodes' order usually follows) share a
+    /// worker and hand batches over without waking another thread.
+    Block { index: usize, count: usize },
+}
+
 /// Runs `job` as a task, in `span`, counting the time it runs in `cpu` (nanoseconds).
 ///
 /// # Errors
 ///
 /// The system's error if it has no memory for the task's stack, or refuses a worker thread.
-pub(crate) fn spawn(job: Job, span: tracing::Span, cpu: Arc<AtomicU64>) -> std::io::Result<()> {
+pub(crate) fn spawn(
+    job: Job,
+    span: tracing::Span,
+    cpu: Arc<AtomicU64>,
+    placement: Placement,
+) -> std::io::Result<()> {
     let stack = stack::TaskStack::take()?;
     let pool = pool();
-    if pool.workers.is_empty() {
+    let workers = pool.workers.len();
+    if workers == 0 {
         return Err(std::io::Error::other("no worker threads"));
     }
-    let index = pool.next.fetch_add(1, Ordering::Relaxed) % pool.workers.len();
+    let index = match placement {
+        Placement::Next => pool.next.fetch_add(1, Ordering::Relaxed) % workers,
+        Placement::Block { index, count } => index.saturating_mul(workers) / count.max(1) % workers,
+    };
     let task = worker::Task::new(job, stack, span, cpu, index);
     pool.workers[index].push(task);
     Ok(())

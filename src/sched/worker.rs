@@ -12,9 +12,10 @@ use corosensei::{Coroutine, CoroutineResult};
 use super::stack::{Canary, TaskStack};
 use super::{BUDGET, CURRENT, Job, Suspend, TaskYielder};
 
-/// Times a worker with nothing to run yields its CPU and looks again before it sleeps: a
-/// task woken from another worker a moment later then costs no futex wake-up.
-const SPINS_BEFORE_SLEEPING: usize = 16;
+/// How long a worker with nothing to run keeps yielding its CPU and looking again before it
+/// sleeps: a task woken from another thread a moment later then costs no futex wake-up (the
+/// common case in a busy network, and for a lone IP crossing an idle one).
+const SPIN_BEFORE_SLEEPING: Duration = Duration::from_micros(50);
 
 /// One process's coroutine and where it belongs.
 pub(crate) struct Task {
@@ -244,9 +245,10 @@ fn wait_timeout<'a>(
     }
 }
 
-/// Yields the CPU a few times while nothing is ready; whether something became ready.
+/// Yields the CPU for a while as long as nothing is ready; whether something became ready.
 fn spin(shared: &Shared) -> bool {
-    for _ in 0..SPINS_BEFORE_SLEEPING {
+    let until = Instant::now() + SPIN_BEFORE_SLEEPING;
+    while Instant::now() < until {
         std::thread::yield_now();
         if !shared.lock().tasks.is_empty() {
             return true;
