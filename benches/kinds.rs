@@ -19,9 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{median_ns, pipeline, registry, run};
+use common::{dist, median_ns, pipeline, run, wasm_registry};
 use criterion::{Criterion, Throughput, criterion_group};
-use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
 use flowd::component::{AllowList, dylib, exec};
 use flowd::graph::PortRef;
 use flowd::{Graph, Registry};
@@ -36,10 +35,6 @@ const KINDS: [(&str, &str); 4] = [
 ];
 
 const SIZES: [(&str, usize); 2] = [("8B", 8), ("1KiB", 1024)];
-
-fn dist() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist")
-}
 
 /// Where `program` is in PATH.
 fn which(program: &str) -> PathBuf {
@@ -62,18 +57,7 @@ fn cat_graph() -> Graph {
 
 /// Every kind registered: core, the WebAssembly guests, the shared object and `bench/Cat`.
 fn kinds_registry() -> Arc<Registry> {
-    let registry = Arc::new(registry());
-    let host = WasmHost::new(WasmConfig {
-        cache_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wasm-cache")),
-        ..WasmConfig::default()
-    })
-    .expect("host");
-    assert!(
-        dist().join("bench_passthrough.wasm").exists(),
-        "build the components first: bash components/build.sh"
-    );
-    let report = ComponentDir::load_once(host, registry.clone(), &dist()).expect("loads");
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let registry = wasm_registry(None);
     let library = dist()
         .join("native")
         .join(format!("libpassthrough.{}", dylib::EXTENSION));

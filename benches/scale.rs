@@ -8,6 +8,8 @@
 //! - `chain_100k/tasks`: a chain of 100,000 `core/Repeat` fed through an exported inport:
 //!   start, 1,000 IPs in and out, stop. (With a thread each, 100,000 processes do not start.)
 //! - `idle_100k/tasks`: 100,000 `core/Repeat` waiting on exported inports: start, then stop.
+//! - `wasm_10k/tasks`: a chain of 10,000 sandboxed `bench/Passthrough` (the Rust guest,
+//!   `bash components/build-rust.sh`): start, 1,000 IPs in and out, stop.
 //!
 //! After the run, a summary prints the medians, the ratios, and the resident memory measured
 //! while each 100,000-process network ran. Run: `cargo bench --bench scale`.
@@ -16,7 +18,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{median_ns, registry, run_with};
+use common::{median_ns, registry, run_with, wasm_registry};
 use criterion::{Criterion, criterion_group};
 use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
@@ -24,6 +26,8 @@ use flowd::{Graph, Ip, Network, Registry};
 
 const IPS: u64 = 10_000;
 const LARGE: usize = 100_000;
+/// WebAssembly processes in the large sandboxed chain.
+const WASM_LARGE: usize = 10_000;
 
 fn config(tasks: bool) -> NetworkConfig {
     NetworkConfig {
@@ -103,11 +107,11 @@ fn note_resident(what: &'static str) {
     }
 }
 
-/// A chain of `LARGE` `core/Repeat` between exported ports: start, `ips` in and out, stop.
-fn large_chain(registry: &Registry, ips: u64) -> Duration {
+/// A chain of `length` processes of `component` between exported ports `IN` and `OUT`.
+fn chain_graph(component: &str, length: usize) -> Graph {
     let mut graph = Graph::new("large");
-    for i in 0..LARGE {
-        graph.add_node(format!("r{i}"), "core/Repeat");
+    for i in 0..length {
+        graph.add_node(format!("r{i}"), component);
         if i > 0 {
             graph.add_edge(
                 PortRef::new(format!("r{}", i - 1), "out"),
@@ -116,24 +120,56 @@ fn large_chain(registry: &Registry, ips: u64) -> Duration {
         }
     }
     graph.add_inport("IN", "r0", "in");
-    graph.add_outport("OUT", &format!("r{}", LARGE - 1), "out");
+    graph.add_outport("OUT", &format!("r{}", length - 1), "out");
+    graph
+}
+
+/// Chains of `(registry, component, length)`, each a network of one runtime: start them all,
+/// pass 1,000 IPs through each at once, stop; the resident memory while they all ran is noted
+/// as `what`.
+fn large_chains(chains: &[(&Registry, &str, usize)], tasks: bool, what: &'static str) -> Duration {
+    let ips = 1_000;
     let started = Instant::now();
-    let mut network = Network::start(&graph, registry, config(true))
-        .unwrap_or_else(|e| panic!("the large chain must start: {e}"));
-    let mut input = network.take_inport("IN").expect("IN");
-    let mut output = network.take_outport("OUT").expect("OUT");
-    let feeder = std::thread::spawn(move || {
-        for i in 0..ips {
-            input.send(Ip::data(i.to_string())).expect("IN takes IPs");
+    let mut networks: Vec<Network> = chains
+        .iter()
+        .map(|(registry, component, length)| {
+            Network::start(&chain_graph(component, *length), registry, config(tasks))
+                .unwrap_or_else(|e| panic!("the chain of {component} must start: {e}"))
+        })
+        .collect();
+    let passing: Vec<_> = networks
+        .iter_mut()
+        .map(|network| {
+            let mut input = network.take_inport("IN").expect("IN");
+            let mut output = network.take_outport("OUT").expect("OUT");
+            std::thread::spawn(move || {
+                let feeder = std::thread::spawn(move || {
+                    for i in 0..ips {
+                        input.send(Ip::data(i.to_string())).expect("IN takes IPs");
+                    }
+                });
+                let passed = (0..ips).all(|_| output.recv().is_some());
+                feeder.join().expect("the feeder");
+                (passed, output)
+            })
+        })
+        .collect();
+    let outputs: Vec<_> = passing
+        .into_iter()
+        .map(|p| p.join().expect("the IPs pass"))
+        .collect();
+    note_resident(what);
+    for ((passed, output), (network, (_, component, length))) in
+        outputs.into_iter().zip(networks.into_iter().zip(chains))
+    {
+        if !passed {
+            let errors = network.wait().errors;
+            panic!("{length} {component}: IPs stopped coming out: {errors:?}");
         }
-    });
-    for _ in 0..ips {
-        output.recv().expect("every IP comes out");
+        drop(output);
+        let mut network = network;
+        assert!(network.stop_and_wait(Duration::from_secs(600)));
     }
-    feeder.join().expect("the feeder");
-    note_resident("chain_100k");
-    drop(output);
-    assert!(network.stop_and_wait(Duration::from_secs(600)));
     started.elapsed()
 }
 
@@ -179,7 +215,11 @@ fn bench_large(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(30));
     group.bench_function("tasks", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| large_chain(&registry, 1_000)).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| large_chains(&[(&registry, "core/Repeat", LARGE)], true, "chain_100k"))
+                .sum()
+        })
     });
     group.finish();
     let mut group = c.benchmark_group("idle_100k");
@@ -191,7 +231,31 @@ fn bench_large(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_shapes, bench_large);
+/// `WASM_LARGE` sandboxed pass-through guests in a chain, as tasks. (With a thread each,
+/// 10,000 guests do not start: the threads' stacks and signal stacks pass Linux's limit of
+/// memory maps.)
+fn bench_wasm(c: &mut Criterion) {
+    let registry = wasm_registry(None);
+    let mut group = c.benchmark_group("wasm_10k");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.bench_function("tasks", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    large_chains(
+                        &[(&registry, "bench/Passthrough", WASM_LARGE)],
+                        true,
+                        "wasm_10k",
+                    )
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_shapes, bench_large, bench_wasm);
 
 fn main() {
     benches();
@@ -209,18 +273,43 @@ fn main() {
             );
         }
     }
+    let resident = |what: &str| {
+        RESIDENT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(w, _)| *w == what)
+            .map_or_else(|| "?".to_string(), |(_, mib)| mib.to_string())
+    };
     for group in ["chain_100k", "idle_100k"] {
         if let Some(tasks) = median_ns(group, "tasks") {
-            let resident = RESIDENT
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .find(|(w, _)| *w == group)
-                .map_or_else(|| "?".to_string(), |(_, mib)| mib.to_string());
             println!(
-                "  {group:<10} tasks {:>9.1} ms   resident while running {resident} MiB",
-                tasks / 1e6
+                "  {group:<10} tasks {:>9.1} ms   resident while running {} MiB",
+                tasks / 1e6,
+                resident(group)
             );
         }
+    }
+    // Once, not sampled: 100,000 native processes and 10,000 guests in one runtime at once.
+    let registry = wasm_registry(None);
+    let together = large_chains(
+        &[
+            (&registry, "core/Repeat", LARGE),
+            (&registry, "bench/Passthrough", WASM_LARGE),
+        ],
+        true,
+        "together",
+    );
+    println!(
+        "  together   tasks {:>9.1} ms   resident while running {} MiB (one run: chain_100k and wasm_10k at once)",
+        together.as_secs_f64() * 1e3,
+        resident("together")
+    );
+    if let Some(ns) = median_ns("wasm_10k", "tasks") {
+        println!(
+            "  wasm_10k   tasks {:>9.1} ms   resident while running {} MiB",
+            ns / 1e6,
+            resident("wasm_10k")
+        );
     }
 }

@@ -14,39 +14,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median_ns, registry, run};
+use common::{dist, median_ns, run, wasm_cache as cache, wasm_registry};
 use criterion::{Criterion, criterion_group};
-use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
-use flowd::{Graph, Registry};
-
-fn dist() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist");
-    assert!(
-        dir.join("bench_passthrough.wasm").exists(),
-        "build the guests first: bash components/build-rust.sh"
-    );
-    dir
-}
-
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wasm-cache")
-}
-
-fn wasm_registry(pooling: Option<u32>) -> Arc<Registry> {
-    let registry = Arc::new(registry());
-    let host = WasmHost::new(WasmConfig {
-        cache_dir: Some(cache()),
-        pooling,
-        ..WasmConfig::default()
-    })
-    .expect("host");
-    let report = ComponentDir::load_once(host, registry.clone(), &dist()).expect("loads");
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
-    registry
-}
+use flowd::Graph;
+use flowd::component::wasm::{WasmConfig, WasmHost};
 
 fn idle_processes(count: usize, component: &str) -> Graph {
     let mut graph = Graph::new("many");

@@ -1,5 +1,6 @@
 //! 100,000 processes in one runtime: processes are tasks on a few worker threads, not OS
-//! threads (ADR 0010).
+//! threads (ADR 0010); 10,000 sandboxed guests likewise. The tests take turns, so that each
+//! measures the memory of its own network (the release figures are in `benches/scale.rs`).
 
 mod common;
 
@@ -11,6 +12,9 @@ use flowd::{Graph, Ip, Network};
 use serde_json::json;
 
 const PROCESSES: usize = 100_000;
+
+/// IPs through the long chain (the bench sends 1,000; a debug build takes a while per hop).
+const IPS: u64 = 200;
 
 /// Generous: these run in seconds; the margin is for a loaded 2-core machine.
 const HANG: Duration = Duration::from_secs(600);
@@ -40,8 +44,26 @@ fn status(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// One test at a time: two networks of 100,000 processes at once would measure each other.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Asserts that this program's resident memory, with a network running, is under 4 GiB.
+fn assert_resident_under_4_gib(what: &str) {
+    if let Some(resident) = status("VmRSS:") {
+        eprintln!("resident with {what}: {} MiB", resident / 1024);
+        assert!(
+            resident < 4 * 1024 * 1024,
+            "{resident} kB resident with {what} passes 4 GiB"
+        );
+    }
+}
+
 #[test]
-fn a_chain_of_100_000_processes_carries_1000_ips_on_a_few_threads() {
+fn a_chain_of_100_000_processes_carries_ips_on_a_few_threads() {
+    let _turn = one_at_a_time();
     let registry = test_registry();
     let mut network = Network::start(&chain(PROCESSES), &registry, NetworkConfig::default())
         .expect("100,000 processes start");
@@ -55,27 +77,25 @@ fn a_chain_of_100_000_processes_carries_1000_ips_on_a_few_threads() {
         );
     }
     let feeder = std::thread::spawn(move || {
-        for i in 0..1_000u64 {
+        for i in 0..IPS {
             input
                 .send(Ip::data(i.to_string()))
                 .expect("IN takes the IP");
         }
     });
-    for i in 0..1_000u64 {
+    for i in 0..IPS {
         let ip = output.recv_timeout(HANG).expect("an IP comes out");
         assert_eq!(ip, Ip::data(i.to_string()), "in order, through every stage");
     }
     feeder.join().expect("the feeder");
+    assert_resident_under_4_gib("a chain of 100,000 processes");
     drop(output);
     assert!(network.stop_and_wait(HANG), "the network stops");
-    if let Some(peak) = status("VmHWM:") {
-        eprintln!("peak RSS with {PROCESSES} processes: {} MiB", peak / 1024);
-        assert!(peak < 4 * 1024 * 1024, "peak RSS {peak} kB passes 4 GiB");
-    }
 }
 
 #[test]
 fn a_network_of_100_000_idle_processes_finishes_when_its_inputs_end() {
+    let _turn = one_at_a_time();
     let mut graph = Graph::new("idle");
     for i in 0..PROCESSES {
         graph.add_node(format!("r{i}"), "core/Repeat");
@@ -98,4 +118,56 @@ fn a_network_of_100_000_idle_processes_finishes_when_its_inputs_end() {
     let outcome = wait_within(network, HANG).expect("the network finishes");
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
     assert_eq!(outcome.output, vec![json!(1).to_string()]);
+}
+
+#[test]
+fn a_chain_of_10_000_sandboxed_guests_carries_ips_on_a_few_threads() {
+    let _turn = one_at_a_time();
+    const GUESTS: usize = 10_000;
+    let host = common::wasm::host(&[]);
+    let registry = common::wasm::registry_with(&host, &[&common::wasm::components_dir()]);
+    // Both ways a guest moves IPs: in batches, and one call per IP.
+    let mut graph = Graph::new("guests");
+    for i in 0..GUESTS {
+        let component = if i % 2 == 0 {
+            "bench/Passthrough"
+        } else {
+            "bench/PassthroughSimple"
+        };
+        graph.add_node(format!("g{i}"), component);
+        if i > 0 {
+            graph.add_edge(
+                port(&format!("g{}", i - 1), "out"),
+                port(&format!("g{i}"), "in"),
+            );
+        }
+    }
+    graph.add_inport("IN", "g0", "in");
+    graph.add_outport("OUT", &format!("g{}", GUESTS - 1), "out");
+    let mut network =
+        Network::start(&graph, &registry, NetworkConfig::default()).expect("10,000 guests start");
+    let mut input = network.take_inport("IN").expect("IN");
+    let mut output = network.take_outport("OUT").expect("OUT");
+    for i in 0..10u64 {
+        input
+            .send(Ip::data(i.to_string()))
+            .expect("IN takes the IP");
+    }
+    for i in 0..10u64 {
+        let ip = output.recv_timeout(HANG).expect("an IP comes out");
+        assert_eq!(ip, Ip::data(i.to_string()), "in order, through every guest");
+    }
+    // Every guest is alive and waiting now, and none holds a thread.
+    if let Some(threads) = status("Threads:") {
+        assert!(threads < 1_000, "{threads} threads for {GUESTS} guests");
+    }
+    assert_resident_under_4_gib("10,000 guests");
+    drop(input);
+    drop(output);
+    let outcome = wait_within(network, HANG).expect("the guests finish when IN ends");
+    assert!(
+        outcome.errors.is_empty(),
+        "{:?}",
+        outcome.errors[..outcome.errors.len().min(5)].to_vec()
+    );
 }

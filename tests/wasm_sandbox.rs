@@ -314,6 +314,47 @@ fn stop_ends_a_spinning_guest_promptly() {
     eprintln!("a spinning guest stopped in {:?}", stopping.elapsed());
 }
 
+#[test]
+fn spinning_guests_do_not_starve_the_processes_that_share_their_workers() {
+    // More spinners than worker threads: every worker has one. Their CPU limit is far off, so
+    // only the yield at each epoch tick lets the chain beside them move.
+    let registry = registry_with(&host(&[("hostile/Spin", cpu(600_000))]), &[&hostile_dir()]);
+    let mut graph = Graph::new("crowded");
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    for i in 0..workers * 3 {
+        graph.add_node(format!("spin{i}"), "hostile/Spin");
+        graph.add_iip(json!("go"), port(&format!("spin{i}"), "in"));
+    }
+    for i in 0..10 {
+        graph.add_node(format!("r{i}"), "core/Repeat");
+        if i > 0 {
+            graph.add_edge(
+                port(&format!("r{}", i - 1), "out"),
+                port(&format!("r{i}"), "in"),
+            );
+        }
+    }
+    graph.add_inport("IN", "r0", "in");
+    graph.add_outport("OUT", "r9", "out");
+    let mut network = Network::start(&graph, &registry, NetworkConfig::default()).expect("starts");
+    let mut input = network.take_inport("IN").expect("IN");
+    let mut output = network.take_outport("OUT").expect("OUT");
+    for i in 0..20 {
+        input
+            .send(flowd::Ip::data(format!("{i}")))
+            .expect("IN takes the IP");
+        let ip = output
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the chain moves beside the spinners");
+        assert_eq!(ip, flowd::Ip::data(format!("{i}")));
+    }
+    assert!(network.is_running(), "the spinners still spin");
+    assert!(
+        network.stop_and_wait(Duration::from_secs(10)),
+        "stop ends the spinners"
+    );
+}
+
 fn load_error(file: &Path) -> LoadError {
     match host(&[]).load(file) {
         Ok(_) => panic!("{} must not load", file.display()),

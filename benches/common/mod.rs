@@ -56,6 +56,36 @@ pub fn registry() -> Registry {
     registry
 }
 
+/// The Rust guests built into `components/dist` (`bash components/build-rust.sh`).
+pub fn dist() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("components/dist");
+    assert!(
+        dir.join("bench_passthrough.wasm").exists(),
+        "build the guests first: bash components/build-rust.sh"
+    );
+    dir
+}
+
+/// Where the benchmarks cache compiled guests.
+pub fn wasm_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wasm-cache")
+}
+
+/// [`registry`] with the guests of [`dist`], on a host pooling `pooling` instances if given.
+pub fn wasm_registry(pooling: Option<u32>) -> Arc<Registry> {
+    use flowd::component::wasm::{ComponentDir, WasmConfig, WasmHost};
+    let registry = Arc::new(registry());
+    let host = WasmHost::new(WasmConfig {
+        cache_dir: Some(wasm_cache()),
+        pooling,
+        ..WasmConfig::default()
+    })
+    .expect("host");
+    let report = ComponentDir::load_once(host, registry.clone(), &dist()).expect("loads");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    registry
+}
+
 /// `bench/Generate` -> `stage` x [`STAGES`] -> `core/Drop`.
 pub fn pipeline(stage: &str, ips: u64, size: usize) -> Graph {
     let mut graph = Graph::new("pipeline");

@@ -13,7 +13,7 @@
 //! hands over or takes counts against a budget ([`tick`]); past it, the task goes to the back
 //! of its worker's queue.
 
-mod stack;
+pub(crate) mod stack;
 mod worker;
 
 use std::cell::Cell;
@@ -89,7 +89,7 @@ pub(crate) fn spawn(
     cpu: Arc<AtomicU64>,
     placement: Placement,
 ) -> std::io::Result<()> {
-    let stack = stack::TaskStack::take()?;
+    let stack = stack::TASK_STACKS.take()?;
     let pool = pool();
     let workers = pool.workers.len();
     if workers == 0 {
@@ -119,6 +119,23 @@ pub(crate) fn suspend(suspend: Suspend) -> bool {
     // task's stack for as long as the task runs; this is that task.
     unsafe { (*yielder).suspend(suspend) };
     true
+}
+
+/// Runs `f` so that nothing in it suspends the running task: waits in `f` hold the worker
+/// (a task's parker then sleeps in short steps) instead of switching stacks.
+///
+/// For code on a stack the task does not own, such as a wasmtime fiber: switching to another
+/// task from there would interleave two guests' wasmtime state on one thread.
+pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
+    /// Puts the task's yielder back, also when `f` panics.
+    struct Restore(*const TaskYielder);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(std::ptr::null())));
+    f()
 }
 
 /// Lets other work run: the other tasks of this worker, or other threads outside tasks.

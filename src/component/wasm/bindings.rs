@@ -20,7 +20,21 @@ wasmtime::component::bindgen!({
         "flowd:component/ports.inport": GuestInport,
         "flowd:component/ports.outport": GuestOutport,
     },
-    imports: { default: trappable },
+    // The calls that may wait are async: they hand the wait to the driver (see `drive`).
+    imports: {
+        "flowd:component/ports.[method]inport.recv": async | trappable,
+        "flowd:component/ports.[method]inport.recv-batch": async | trappable,
+        "flowd:component/ports.[method]inport.recv-packed": async | trappable,
+        "flowd:component/ports.[method]outport.send": async | trappable,
+        "flowd:component/ports.[method]outport.send-batch": async | trappable,
+        "flowd:component/ports.[method]outport.send-packed": async | trappable,
+        "flowd:component/ports.recv-any": async | trappable,
+        "flowd:component/ports.read-config": async | trappable,
+        "flowd:component/ports.flush": async | trappable,
+        "flowd:component/runtime.sleep": async | trappable,
+        default: trappable,
+    },
+    exports: { default: async },
 });
 
 pub(crate) use self::flowd::component::types::{

@@ -22,10 +22,12 @@
 
 mod bindings;
 mod capture;
+mod drive;
 mod host;
 mod library;
 mod net;
 pub mod sandbox;
+mod stacks;
 
 /// The decoder of packed IP batches from guests, for the fuzz targets in `fuzz/`.
 #[cfg(feature = "fuzzing")]
@@ -52,6 +54,7 @@ pub use sandbox::{DirGrant, Grants};
 
 use self::bindings::{ComponentInfo, FlowdComponent, FlowdComponentPre};
 use self::capture::OutputCapture;
+use self::drive::{Offload, drive};
 use self::host::HostState;
 use self::sandbox::{MemoryLimiter, Ticker, Violation, Watchdog};
 use super::{Component, ComponentFactory, ComponentSpec, NodeInfo, PortSpec};
@@ -174,7 +177,7 @@ pub struct WasmHost {
     engine: Engine,
     linker: Linker<HostState>,
     config: WasmConfig,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 /// A component loaded from a file: compiled, type-checked and described.
@@ -199,12 +202,18 @@ impl WasmHost {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
         }
+        // The pooling allocator keeps its own stacks.
+        if config.pooling.is_none() {
+            wasm.async_stack_size(stacks::FIBER_STACK_SIZE)
+                .with_host_stack(Arc::new(stacks::SlabStacks));
+        }
         if let Some(instances) = config.pooling {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_component_instances(instances)
                 .total_core_instances(instances.saturating_mul(4))
                 .total_memories(instances.saturating_mul(2))
                 .total_tables(instances.saturating_mul(2))
+                .total_stacks(instances)
                 .max_memory_size(1 << 30);
             wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
@@ -221,7 +230,7 @@ impl WasmHost {
             engine,
             linker,
             config,
-            _ticker: ticker,
+            ticker,
         }))
     }
 
@@ -331,10 +340,15 @@ impl WasmHost {
         let (mut store, _, _) = self
             .store(ProcessContext::detached(&name), &Grants::default())
             .map_err(describe_error)?;
-        let info = pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_describe(&mut store))
-            .map_err(|e| describe_error(explain_trap(&e, None)))?;
+        let offload = store.data().offload.clone();
+        let info = drive(
+            async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_describe(&mut store).await
+            },
+            &offload,
+        )
+        .map_err(|e| describe_error(explain_trap(&e, None)))?;
         let spec = spec_from_info(info).map_err(describe_error)?;
         Ok(LoadedComponent { spec, path, pre })
     }
@@ -393,8 +407,12 @@ impl WasmHost {
         let net = Arc::new(grants.net_policy(&node)?);
         let wasi = grants.wasi(stdout.clone(), stderr.clone(), &net)?;
         let memory = ctx.memory_gauge();
+        // A guest in a task gives its worker up at each tick it runs through; on a thread of
+        // its own it has nobody to give way to.
+        let yields = crate::sched::in_task();
         let state = HostState {
-            ctx,
+            ctx: Some(ctx),
+            offload: Offload::new(self.ticker.ticks()),
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             net: net::NetHooks(net),
@@ -406,10 +424,15 @@ impl WasmHost {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut store| {
+        store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
-            let stopping = state.ctx.is_stopping();
+            let stopping = state.ctx.as_ref().is_some_and(ProcessContext::is_stopping);
+            // Ticks that passed while the guest waited for its worker are not its running time.
+            if yields && !stopping && state.offload.just_resumed() {
+                return Ok(wasmtime::UpdateDeadline::Continue(1));
+            }
             match state.watchdog.tick(stopping) {
+                Ok(()) if yields => Ok(wasmtime::UpdateDeadline::Yield(1)),
                 Ok(()) => Ok(wasmtime::UpdateDeadline::Continue(1)),
                 Err(violation) => Err(wasmtime::Error::new(violation)),
             }
@@ -458,17 +481,28 @@ struct WasmProcess {
 }
 
 impl Component for WasmProcess {
+    /// A guest waits in the host, which suspends its task; only one granted files or the
+    /// network may wait in the operating system, and gets a thread.
+    fn needs_thread(&self) -> bool {
+        self.grants.blocks_in_os()
+    }
+
     fn run(&mut self, ctx: &mut ProcessContext) -> Result<(), ProcessError> {
         let (mut store, stdout, stderr) = self
             .host
             .store(ctx.take(), &self.grants)
             .map_err(ProcessError::Failed)?;
+        let offload = store.data().offload.clone();
+        let pre = &self.loaded.pre;
         // A panic in a host call must not take the process's ports down with the store.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.loaded
-                .pre
-                .instantiate(&mut store)
-                .and_then(|instance| instance.call_run(&mut store))
+            drive(
+                async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_run(&mut store).await
+                },
+                &offload,
+            )
         }))
         .unwrap_or_else(|_| {
             Err(wasmtime::format_err!(
@@ -478,8 +512,14 @@ impl Component for WasmProcess {
         stdout.finish();
         stderr.finish();
         let state = store.into_data();
-        let stopping = state.ctx.is_stopping();
-        *ctx = state.ctx;
+        let stopping = state.ctx.as_ref().is_none_or(ProcessContext::is_stopping);
+        match state.ctx {
+            Some(own) => *ctx = own,
+            None => tracing::error!(
+                node = ctx.node(),
+                "the guest's call ended while its context was away"
+            ),
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(ProcessError::Failed(message)),

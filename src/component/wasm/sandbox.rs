@@ -140,6 +140,15 @@ impl Grants {
         usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
+    /// Whether the guest may wait in the operating system (on files or the network): such a
+    /// process gets a thread of its own, so that its waits do not hold a worker.
+    pub fn blocks_in_os(&self) -> bool {
+        !(self.dirs.is_empty()
+            && self.http.is_empty()
+            && self.connect.is_empty()
+            && self.listen.is_empty())
+    }
+
     /// The CPU limit.
     pub fn cpu_limit(&self) -> Duration {
         Duration::from_millis(self.cpu_ms.unwrap_or(DEFAULT_CPU_MS))
@@ -355,24 +364,32 @@ impl Watchdog {
 /// Advances an engine's epoch every [`EPOCH_TICK`] on a thread of its own, until dropped.
 pub(crate) struct Ticker {
     done: Arc<AtomicBool>,
+    ticks: Arc<AtomicU64>,
 }
 
 impl Ticker {
     pub(crate) fn start(engine: wasmtime::Engine) -> Ticker {
         let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let (flag, count) = (done.clone(), ticks.clone());
         let spawned = std::thread::Builder::new()
             .name("flowd-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
             });
         if let Err(error) = spawned {
             tracing::error!("cannot start the epoch thread: {error}; guests cannot be preempted");
         }
-        Ticker { done }
+        Ticker { done, ticks }
+    }
+
+    /// The ticks so far (wasmtime does not tell an engine's epoch).
+    pub(crate) fn ticks(&self) -> Arc<AtomicU64> {
+        self.ticks.clone()
     }
 }
 

@@ -78,13 +78,20 @@ impl ProcessContext {
     /// connection of the port has closed downstream.
     #[inline]
     pub fn send(&mut self, port: OutPort, ip: Ip) -> Result<(), ProcessError> {
-        if let [only] = self.outports[port.0].connections.as_mut_slice() {
-            if let Err(ip) = only.push_if_room(ip) {
-                return self.send_slow(port, ip);
-            }
-            return Ok(());
+        match self.try_send(port, ip) {
+            Ok(()) => Ok(()),
+            Err(ip) => self.send_slow(port, ip),
         }
-        self.send_slow(port, ip)
+    }
+
+    /// Sends `ip` on `port` if that takes no wait and no hand-over (a port of one connection
+    /// whose batch has room); otherwise gives it back, for [`ProcessContext::send`].
+    #[inline]
+    pub(crate) fn try_send(&mut self, port: OutPort, ip: Ip) -> Result<(), Ip> {
+        match self.outports[port.0].connections.as_mut_slice() {
+            [only] => only.push_if_room(ip),
+            _ => Err(ip),
+        }
     }
 
     /// [`ProcessContext::send`] when a batch fills up, or for zero or several connections.
