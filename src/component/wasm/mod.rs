@@ -17,8 +17,11 @@
 //!   CPU limit without calling the host: a process error naming the node and the cause. The
 //!   instance is discarded; the runtime and the other processes go on.
 //!
-//! A guest blocked in a port call is woken by `stop` like any process; a guest spinning in its
-//! own code is interrupted at the next epoch tick (every 10 ms).
+//! A guest runs as its process's task does, on a wasmtime async fiber (`drive.rs`): a port
+//! call that waits holds no thread, and is woken by `stop` like any process. At each epoch
+//! tick (every 10 ms) a guest running its own code gives way to the other tasks of its worker,
+//! and a stopping or runaway guest is interrupted. A guest granted files or the network may
+//! wait in the operating system, so it gets a thread of its own.
 
 mod bindings;
 mod capture;
