@@ -198,3 +198,35 @@ fn python_component_formats_and_reports_bad_input() {
     );
     assert_eq!(out, vec!["Ada is 36"]);
 }
+
+#[test]
+fn guests_run_on_a_pooled_host_and_as_threads() {
+    let pooled = flowd::component::wasm::WasmHost::new(flowd::component::wasm::WasmConfig {
+        cache_dir: Some(common::wasm::cache_dir()),
+        pooling: Some(16),
+        ..Default::default()
+    })
+    .expect("a pooled host");
+    let registry = registry_with(&pooled, &[&components_dir()]);
+    let ips = vec![Ip::open(""), Ip::data("pooled"), Ip::close("")];
+    assert_eq!(
+        through(&registry, "text/Uppercase", &[], ips),
+        vec!["<", "POOLED", ">"]
+    );
+    // A guest on a thread of its own drives its calls the same way.
+    let registry = self::registry();
+    let mut graph = Graph::new("threads");
+    graph.add_node("c", "text/Uppercase");
+    graph.add_node("show", "core/Output");
+    graph.add_edge(port("c", "out"), port("show", "in"));
+    graph.add_iip(json!("on a thread"), port("c", "in"));
+    let config = NetworkConfig {
+        tasks: false,
+        ..NetworkConfig::default()
+    };
+    let outcome = Network::start(&graph, &registry, config)
+        .expect("starts")
+        .wait();
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(outcome.output, vec!["ON A THREAD"]);
+}
