@@ -12,7 +12,8 @@
 //! - `pipeline/flowd_repeat_watched_all`: every IP on every edge reported (as far as the event
 //!   channel has room), as flowd did before packets were sampled.
 //! - `latency/flowd_idle_4_stages`: one IP into an exported inport of an idle 4-stage network
-//!   of `core/Repeat`, until it comes out of the exported outport.
+//!   of `core/Repeat`, until it comes out of the exported outport;
+//!   `latency/flowd_idle_4_stages_threads` the same with a thread per process.
 //!
 //! After the run, a summary prints the medians, in IPs/s, and the ratio flowd / baseline.
 //! Run: `cargo bench --bench pipeline`.
@@ -21,11 +22,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{STAGES, median_ns, pipeline, registry, run, run_with};
+use common::{STAGES, exported_chain, median_ns, pipeline, registry, run, run_with};
 use criterion::{Criterion, Throughput, criterion_group};
 use flowd::engine::NetworkConfig;
-use flowd::graph::PortRef;
-use flowd::{Graph, Ip, Network};
+use flowd::{Ip, Network};
 
 /// IPs per measured run.
 const IPS: u64 = 1_000_000;
@@ -61,22 +61,6 @@ fn crossbeam_baseline(ips: u64) -> Duration {
         let _ = thread.join();
     }
     start.elapsed()
-}
-
-fn latency_graph() -> Graph {
-    let mut graph = Graph::new("latency");
-    for stage in 0..STAGES {
-        graph.add_node(format!("r{stage}"), "core/Repeat");
-        if stage > 0 {
-            graph.add_edge(
-                PortRef::new(format!("r{}", stage - 1), "out"),
-                PortRef::new(format!("r{stage}"), "in"),
-            );
-        }
-    }
-    graph.add_inport("in", "r0", "in");
-    graph.add_outport("out", &format!("r{}", STAGES - 1), "out");
-    graph
 }
 
 fn bench_throughput(c: &mut Criterion) {
@@ -128,22 +112,31 @@ fn bench_throughput(c: &mut Criterion) {
 
 fn bench_latency(c: &mut Criterion) {
     let registry = registry();
-    let mut network = Network::start(&latency_graph(), &registry, NetworkConfig::default())
-        .unwrap_or_else(|e| panic!("the latency graph must start: {e}"));
-    let mut input = network.take_inport("in").expect("exported inport");
-    let mut output = network.take_outport("out").expect("exported outport");
     let mut group = c.benchmark_group("latency");
-    group.bench_function("flowd_idle_4_stages", |b| {
-        b.iter(|| {
-            input
-                .send(Ip::data("12345678"))
-                .expect("the network is running");
-            output.recv().expect("the IP comes out")
-        })
-    });
+    for (name, tasks) in [
+        ("flowd_idle_4_stages", true),
+        ("flowd_idle_4_stages_threads", false),
+    ] {
+        let config = NetworkConfig {
+            tasks,
+            ..NetworkConfig::default()
+        };
+        let mut network = Network::start(&exported_chain("core/Repeat", STAGES), &registry, config)
+            .unwrap_or_else(|e| panic!("the latency graph must start: {e}"));
+        let mut input = network.take_inport("IN").expect("exported inport");
+        let mut output = network.take_outport("OUT").expect("exported outport");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                input
+                    .send(Ip::data("12345678"))
+                    .expect("the network is running");
+                output.recv().expect("the IP comes out")
+            })
+        });
+        drop(input);
+        network.stop();
+    }
     group.finish();
-    drop(input);
-    network.stop();
 }
 
 criterion_group!(benches, bench_throughput, bench_latency);
@@ -188,5 +181,8 @@ fn main() {
     }
     if let Some(latency) = median_ns("latency", "flowd_idle_4_stages") {
         println!("  idle 4-stage latency {:>8.1} us (median)", latency / 1e3);
+    }
+    if let Some(latency) = median_ns("latency", "flowd_idle_4_stages_threads") {
+        println!("  a thread per process {:>8.1} us (median)", latency / 1e3);
     }
 }

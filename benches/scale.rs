@@ -18,7 +18,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{median_ns, registry, run_with, wasm_registry};
+use common::{exported_chain, generated_chain, median_ns, registry, run_with, wasm_registry};
 use criterion::{Criterion, criterion_group};
 use flowd::engine::NetworkConfig;
 use flowd::graph::PortRef;
@@ -42,23 +42,6 @@ fn with_capacity(config: NetworkConfig, capacity: usize) -> NetworkConfig {
         default_capacity: capacity,
         ..config
     }
-}
-
-fn chain(length: usize) -> Graph {
-    let mut graph = Graph::new("chain");
-    graph.add_node("gen", "bench/Generate");
-    graph.add_iip(serde_json::json!(IPS), PortRef::new("gen", "count"));
-    graph.add_iip(serde_json::json!(8), PortRef::new("gen", "size"));
-    let mut previous = "gen".to_string();
-    for i in 0..length {
-        let id = format!("r{i}");
-        graph.add_node(&id, "core/Repeat");
-        graph.add_edge(PortRef::new(&previous, "out"), PortRef::new(&id, "in"));
-        previous = id;
-    }
-    graph.add_node("sink", "core/Drop");
-    graph.add_edge(PortRef::new(&previous, "out"), PortRef::new("sink", "in"));
-    graph
 }
 
 fn fan(branches: usize) -> Graph {
@@ -107,23 +90,6 @@ fn note_resident(what: &'static str) {
     }
 }
 
-/// A chain of `length` processes of `component` between exported ports `IN` and `OUT`.
-fn chain_graph(component: &str, length: usize) -> Graph {
-    let mut graph = Graph::new("large");
-    for i in 0..length {
-        graph.add_node(format!("r{i}"), component);
-        if i > 0 {
-            graph.add_edge(
-                PortRef::new(format!("r{}", i - 1), "out"),
-                PortRef::new(format!("r{i}"), "in"),
-            );
-        }
-    }
-    graph.add_inport("IN", "r0", "in");
-    graph.add_outport("OUT", &format!("r{}", length - 1), "out");
-    graph
-}
-
 /// Chains of `(registry, component, length)`, each a network of one runtime: start them all,
 /// pass 1,000 IPs through each at once, stop; the resident memory while they all ran is noted
 /// as `what`.
@@ -133,7 +99,7 @@ fn large_chains(chains: &[(&Registry, &str, usize)], tasks: bool, what: &'static
     let mut networks: Vec<Network> = chains
         .iter()
         .map(|(registry, component, length)| {
-            Network::start(&chain_graph(component, *length), registry, config(tasks))
+            Network::start(&exported_chain(component, *length), registry, config(tasks))
                 .unwrap_or_else(|e| panic!("the chain of {component} must start: {e}"))
         })
         .collect();
@@ -190,7 +156,14 @@ fn large_idle(registry: &Registry) -> Duration {
 
 fn bench_shapes(c: &mut Criterion) {
     let registry = registry();
-    for (group_name, graph, capacity) in [("chain_500", chain(500), 1024), ("fan_64", fan(64), 1)] {
+    for (group_name, graph, capacity) in [
+        (
+            "chain_500",
+            generated_chain("core/Repeat", 500, IPS, 8),
+            1024,
+        ),
+        ("fan_64", fan(64), 1),
+    ] {
         let mut group = c.benchmark_group(group_name);
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(10));
@@ -209,26 +182,25 @@ fn bench_shapes(c: &mut Criterion) {
     }
 }
 
+/// A group `name` of one bench, `tasks`, that takes seconds per run: `run` once per iteration.
+fn bench_slow(c: &mut Criterion, name: &str, measurement: Duration, run: impl Fn() -> Duration) {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10);
+    group.measurement_time(measurement);
+    group.bench_function("tasks", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run()).sum())
+    });
+    group.finish();
+}
+
 fn bench_large(c: &mut Criterion) {
     let registry = registry();
-    let mut group = c.benchmark_group("chain_100k");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(30));
-    group.bench_function("tasks", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| large_chains(&[(&registry, "core/Repeat", LARGE)], true, "chain_100k"))
-                .sum()
-        })
+    bench_slow(c, "chain_100k", Duration::from_secs(30), || {
+        large_chains(&[(&registry, "core/Repeat", LARGE)], true, "chain_100k")
     });
-    group.finish();
-    let mut group = c.benchmark_group("idle_100k");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
-    group.bench_function("tasks", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| large_idle(&registry)).sum())
+    bench_slow(c, "idle_100k", Duration::from_secs(20), || {
+        large_idle(&registry)
     });
-    group.finish();
 }
 
 /// `WASM_LARGE` sandboxed pass-through guests in a chain, as tasks. (With a thread each,
@@ -236,23 +208,13 @@ fn bench_large(c: &mut Criterion) {
 /// memory maps.)
 fn bench_wasm(c: &mut Criterion) {
     let registry = wasm_registry(None);
-    let mut group = c.benchmark_group("wasm_10k");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(30));
-    group.bench_function("tasks", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    large_chains(
-                        &[(&registry, "bench/Passthrough", WASM_LARGE)],
-                        true,
-                        "wasm_10k",
-                    )
-                })
-                .sum()
-        })
+    bench_slow(c, "wasm_10k", Duration::from_secs(30), || {
+        large_chains(
+            &[(&registry, "bench/Passthrough", WASM_LARGE)],
+            true,
+            "wasm_10k",
+        )
     });
-    group.finish();
 }
 
 criterion_group!(benches, bench_shapes, bench_large, bench_wasm);

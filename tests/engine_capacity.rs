@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{port, test_registry, wait_within};
+use common::{add_chain, port, test_registry, wait_within};
 use flowd::engine::NetworkConfig;
 use flowd::graph::{Connection, Edge};
 use flowd::{Graph, Network};
@@ -42,16 +42,11 @@ fn chain(count: u64, length: usize) -> Graph {
     let mut graph = Graph::new("chain");
     graph.add_node("gen", "test/Generate");
     graph.add_iip(json!(count), port("gen", "in"));
-    let mut previous = "gen".to_string();
-    for i in 0..length {
-        let repeat = format!("r{i}");
-        graph.add_node(repeat.as_str(), "core/Repeat");
-        graph.add_edge(port(&previous, "out"), port(&repeat, "in"));
-        previous = repeat;
-    }
+    let (first, last) = add_chain(&mut graph, "r", std::iter::repeat_n("core/Repeat", length));
+    graph.add_edge(port("gen", "out"), port(&first, "in"));
     graph.add_node("count", "core/Count");
     graph.add_node("show", "core/Output");
-    graph.add_edge(port(&previous, "out"), port("count", "in"));
+    graph.add_edge(port(&last, "out"), port("count", "in"));
     graph.add_edge(port("count", "out"), port("show", "in"));
     graph
 }

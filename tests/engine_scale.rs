@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{port, test_registry, wait_within};
+use common::{add_exported_chain, port, test_registry, wait_within};
 use flowd::engine::NetworkConfig;
 use flowd::{Graph, Ip, Network};
 use serde_json::json;
@@ -23,17 +23,7 @@ const HANG: Duration = Duration::from_secs(600);
 /// exported outport `OUT`.
 fn chain(length: usize) -> Graph {
     let mut graph = Graph::new("chain");
-    for i in 0..length {
-        graph.add_node(format!("r{i}"), "core/Repeat");
-        if i > 0 {
-            graph.add_edge(
-                port(&format!("r{}", i - 1), "out"),
-                port(&format!("r{i}"), "in"),
-            );
-        }
-    }
-    graph.add_inport("IN", "r0", "in");
-    graph.add_outport("OUT", &format!("r{}", length - 1), "out");
+    add_exported_chain(&mut graph, "r", std::iter::repeat_n("core/Repeat", length));
     graph
 }
 
@@ -128,22 +118,8 @@ fn a_chain_of_10_000_sandboxed_guests_carries_ips_on_a_few_threads() {
     let registry = common::wasm::registry_with(&host, &[&common::wasm::components_dir()]);
     // Both ways a guest moves IPs: in batches, and one call per IP.
     let mut graph = Graph::new("guests");
-    for i in 0..GUESTS {
-        let component = if i % 2 == 0 {
-            "bench/Passthrough"
-        } else {
-            "bench/PassthroughSimple"
-        };
-        graph.add_node(format!("g{i}"), component);
-        if i > 0 {
-            graph.add_edge(
-                port(&format!("g{}", i - 1), "out"),
-                port(&format!("g{i}"), "in"),
-            );
-        }
-    }
-    graph.add_inport("IN", "g0", "in");
-    graph.add_outport("OUT", &format!("g{}", GUESTS - 1), "out");
+    let components = ["bench/Passthrough", "bench/PassthroughSimple"];
+    add_exported_chain(&mut graph, "g", components.into_iter().cycle().take(GUESTS));
     let mut network =
         Network::start(&graph, &registry, NetworkConfig::default()).expect("10,000 guests start");
     let mut input = network.take_inport("IN").expect("IN");

@@ -325,17 +325,7 @@ fn spinning_guests_do_not_starve_the_processes_that_share_their_workers() {
         graph.add_node(format!("spin{i}"), "hostile/Spin");
         graph.add_iip(json!("go"), port(&format!("spin{i}"), "in"));
     }
-    for i in 0..10 {
-        graph.add_node(format!("r{i}"), "core/Repeat");
-        if i > 0 {
-            graph.add_edge(
-                port(&format!("r{}", i - 1), "out"),
-                port(&format!("r{i}"), "in"),
-            );
-        }
-    }
-    graph.add_inport("IN", "r0", "in");
-    graph.add_outport("OUT", "r9", "out");
+    common::add_exported_chain(&mut graph, "r", std::iter::repeat_n("core/Repeat", 10));
     let mut network = Network::start(&graph, &registry, NetworkConfig::default()).expect("starts");
     let mut input = network.take_inport("IN").expect("IN");
     let mut output = network.take_outport("OUT").expect("OUT");

@@ -88,12 +88,17 @@ pub fn wasm_registry(pooling: Option<u32>) -> Arc<Registry> {
 
 /// `bench/Generate` -> `stage` x [`STAGES`] -> `core/Drop`.
 pub fn pipeline(stage: &str, ips: u64, size: usize) -> Graph {
+    generated_chain(stage, STAGES, ips, size)
+}
+
+/// `bench/Generate` (`ips` IPs of `size` bytes) -> `stage` x `stages` -> `core/Drop`.
+pub fn generated_chain(stage: &str, stages: usize, ips: u64, size: usize) -> Graph {
     let mut graph = Graph::new("pipeline");
     graph.add_node("gen", "bench/Generate");
     graph.add_iip(serde_json::json!(ips), PortRef::new("gen", "count"));
     graph.add_iip(serde_json::json!(size), PortRef::new("gen", "size"));
     let mut previous = "gen".to_string();
-    for i in 0..STAGES {
+    for i in 0..stages {
         let id = format!("stage{i}");
         graph.add_node(&id, stage);
         graph.add_edge(PortRef::new(&previous, "out"), PortRef::new(&id, "in"));
@@ -101,6 +106,23 @@ pub fn pipeline(stage: &str, ips: u64, size: usize) -> Graph {
     }
     graph.add_node("sink", "core/Drop");
     graph.add_edge(PortRef::new(&previous, "out"), PortRef::new("sink", "in"));
+    graph
+}
+
+/// A chain of `length` processes of `component` between the exported ports `IN` and `OUT`.
+pub fn exported_chain(component: &str, length: usize) -> Graph {
+    let mut graph = Graph::new("chain");
+    for i in 0..length {
+        graph.add_node(format!("r{i}"), component);
+        if i > 0 {
+            graph.add_edge(
+                PortRef::new(format!("r{}", i - 1), "out"),
+                PortRef::new(format!("r{i}"), "in"),
+            );
+        }
+    }
+    graph.add_inport("IN", "r0", "in");
+    graph.add_outport("OUT", &format!("r{}", length - 1), "out");
     graph
 }
 

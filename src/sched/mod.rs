@@ -55,10 +55,32 @@ struct Pool {
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-/// The workers, started on first use: one per core.
+/// The most worker threads `FLOWD_WORKERS` may ask for: a typo must not start a million.
+const MAX_WORKERS: usize = 1024;
+
+/// How many worker threads to start: `FLOWD_WORKERS` if set (for a container whose CPU quota
+/// the system does not report, or to leave cores to other programs), else one per core.
+fn worker_count() -> usize {
+    let cores = || std::thread::available_parallelism().map_or(2, usize::from);
+    let Some(asked) = std::env::var_os("FLOWD_WORKERS") else {
+        return cores();
+    };
+    match asked.to_str().and_then(|n| n.trim().parse::<usize>().ok()) {
+        Some(count @ 1..=MAX_WORKERS) => count,
+        _ => {
+            tracing::warn!(
+                "FLOWD_WORKERS={asked:?} is not a number of worker threads from 1 to \
+                 {MAX_WORKERS}; starting one per core"
+            );
+            cores()
+        }
+    }
+}
+
+/// The workers, started on first use.
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
-        let count = std::thread::available_parallelism().map_or(2, usize::from);
+        let count = worker_count();
         let workers = (0..count).map(worker::Shared::start).collect();
         Pool {
             workers,

@@ -21,6 +21,39 @@ pub fn port(process: &str, port: &str) -> PortRef {
     PortRef::new(process, port)
 }
 
+/// Adds a chain to `graph`: processes `{prefix}0`, `{prefix}1`, ..., one per item of
+/// `components` (its component), each one's `out` wired to the next one's `in`. Returns the
+/// ids of the first and the last process.
+pub fn add_chain<'a>(
+    graph: &mut Graph,
+    prefix: &str,
+    components: impl IntoIterator<Item = &'a str>,
+) -> (String, String) {
+    let mut ids = Vec::<String>::new();
+    for (i, component) in components.into_iter().enumerate() {
+        let id = format!("{prefix}{i}");
+        graph.add_node(id.as_str(), component);
+        if let Some(previous) = ids.last() {
+            graph.add_edge(port(previous, "out"), port(&id, "in"));
+        }
+        ids.push(id);
+    }
+    let first = ids.first().cloned().unwrap_or_default();
+    (first, ids.pop().unwrap_or_default())
+}
+
+/// Adds a chain like [`add_chain`], fed through the exported inport `IN` and read from the
+/// exported outport `OUT`.
+pub fn add_exported_chain<'a>(
+    graph: &mut Graph,
+    prefix: &str,
+    components: impl IntoIterator<Item = &'a str>,
+) {
+    let (first, last) = add_chain(graph, prefix, components);
+    graph.add_inport("IN", &first, "in");
+    graph.add_outport("OUT", &last, "out");
+}
+
 /// Where `program` is in PATH (for `core/Exec` tests, which run real programs).
 pub fn which(program: &str) -> std::path::PathBuf {
     std::env::split_paths(&std::env::var_os("PATH").expect("PATH is set"))

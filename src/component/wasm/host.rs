@@ -67,6 +67,34 @@ impl HostState {
         result.map_err(|_| wasmtime::format_err!("the host panicked serving this guest"))
     }
 
+    /// Receives a batch of up to `max` IPs on `handle`'s port, waiting for the first off the
+    /// guest's fiber only if none has arrived.
+    async fn receive_batch(
+        &mut self,
+        handle: &Resource<GuestInport>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<Ip>, ProcessError>> {
+        let port = self.inport(handle)?;
+        let max = (max as usize).max(1);
+        let ctx = self.enter()?;
+        match ctx.try_recv(port) {
+            Ok(Some(first)) => {
+                let mut batch = vec![first];
+                ctx.take_arrived(port, &mut batch, max - 1);
+                Ok(Ok(batch))
+            }
+            // Empty, or ended: `recv_batch` tells which, waiting if need be.
+            Ok(None) => {
+                self.waiting(move |ctx| {
+                    let mut batch = Vec::new();
+                    ctx.recv_batch(port, &mut batch, max).map(|_| batch)
+                })
+                .await
+            }
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
     /// Counts a new handle, trapping the guest past [`MAX_HANDLES`].
     fn new_handle(&mut self) -> wasmtime::Result<()> {
         if self.handles >= MAX_HANDLES {
@@ -231,10 +259,7 @@ impl ports::HostInport for HostState {
         handle: Resource<GuestInport>,
         max: u32,
     ) -> PortResult<Vec<WitIp>> {
-        let port = self.inport(&handle)?;
-        let batch = self
-            .waiting(move |ctx| receive_batch(ctx, port, max))
-            .await?;
+        let batch = self.receive_batch(&handle, max).await?;
         port_result(batch.map(|batch| batch.into_iter().map(WitIp::from).collect()))
     }
 
@@ -243,10 +268,7 @@ impl ports::HostInport for HostState {
         handle: Resource<GuestInport>,
         max: u32,
     ) -> PortResult<PackedIps> {
-        let port = self.inport(&handle)?;
-        let batch = self
-            .waiting(move |ctx| receive_batch(ctx, port, max))
-            .await?;
+        let batch = self.receive_batch(&handle, max).await?;
         port_result(batch.map(pack))
     }
 
@@ -359,15 +381,4 @@ impl HostState {
         }
         Ok(Ok(()))
     }
-}
-
-/// Receives a batch of up to `max` IPs on `port`, waiting for the first.
-fn receive_batch(
-    ctx: &mut ProcessContext,
-    port: InPort,
-    max: u32,
-) -> Result<Vec<Ip>, ProcessError> {
-    let mut batch = Vec::new();
-    ctx.recv_batch(port, &mut batch, max as usize)
-        .map(|_| batch)
 }

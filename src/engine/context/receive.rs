@@ -141,12 +141,17 @@ impl ProcessContext {
         out: &mut Vec<Ip>,
         max: usize,
     ) -> Result<usize, ProcessError> {
-        let max = max.max(1);
         let Some(first) = self.recv(port)? else {
             return Ok(0);
         };
         out.push(first);
-        let mut count = 1;
+        Ok(1 + self.take_arrived(port, out, max.max(1) - 1))
+    }
+
+    /// Takes up to `max` IPs that have arrived on `port` already into `out`, without waiting;
+    /// returns how many.
+    pub(crate) fn take_arrived(&mut self, port: InPort, out: &mut Vec<Ip>, max: usize) -> usize {
+        let mut count = 0;
         while count < max {
             count += self.inports[port.0]
                 .incoming
@@ -155,7 +160,7 @@ impl ProcessContext {
                 break;
             }
         }
-        Ok(count)
+        count
     }
 
     /// Waits until any of `ports` has an IP or reaches end of stream.
