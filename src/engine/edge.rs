@@ -56,6 +56,22 @@ use crate::ip::Ip;
 /// microseconds of CPU per wait when the network is idle.
 pub(crate) const YIELDS_BEFORE_PARKING: usize = 16;
 
+/// How often a process that runs as a task yields before it parks: once, so that every other
+/// ready task of its worker (a producer on the same worker among them) runs first. A task's
+/// yield is a trip through all of them and its park costs no system call, so more yields only
+/// spin. Measured on 2 cores against 16 yields: the 4-stage pipeline 18.6 M against 15.0 M
+/// IPs/s, idle latency 13.8 µs against 18.0 µs, a 10,000-process chain 6.7 s against 11.3 s.
+pub(crate) const TASK_YIELDS_BEFORE_PARKING: usize = 1;
+
+/// How often the caller yields before it parks: as a task or as a thread.
+pub(crate) fn yields_before_parking() -> usize {
+    if crate::sched::in_task() {
+        TASK_YIELDS_BEFORE_PARKING
+    } else {
+        YIELDS_BEFORE_PARKING
+    }
+}
+
 /// What travels on a queue: a batch of IPs, or an upstream's end-of-stream marker.
 #[derive(Debug)]
 pub(crate) enum Packet {
@@ -229,7 +245,7 @@ impl StopSignal {
             return Err(ProcessError::Stopped);
         }
         let mut packet = packet;
-        for _ in 0..YIELDS_BEFORE_PARKING {
+        for _ in 0..yields_before_parking() {
             crate::sched::yield_now();
             match tx.try_send(packet) {
                 Ok(()) => return Ok(true),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::{InPort, ProcessContext, Received, ReceivedOr};
-use crate::engine::edge::{Incoming, PacketReceiver, Woken, YIELDS_BEFORE_PARKING};
+use crate::engine::edge::{Incoming, PacketReceiver, Woken, yields_before_parking};
 use crate::engine::error::ProcessError;
 use crate::ip::{Ip, Payload};
 
@@ -379,7 +379,7 @@ impl ProcessContext {
         if receivers.is_empty() {
             return Ok(true);
         }
-        for _ in 0..YIELDS_BEFORE_PARKING {
+        for _ in 0..yields_before_parking() {
             crate::sched::yield_now();
             for (position, rx) in receivers.iter().enumerate() {
                 if let Ok(packet) = rx.try_recv() {
