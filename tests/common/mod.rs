@@ -29,17 +29,20 @@ pub fn add_chain<'a>(
     prefix: &str,
     components: impl IntoIterator<Item = &'a str>,
 ) -> (String, String) {
-    let mut ids = Vec::<String>::new();
+    let mut first = None;
+    let mut previous: Option<String> = None;
     for (i, component) in components.into_iter().enumerate() {
         let id = format!("{prefix}{i}");
         graph.add_node(id.as_str(), component);
-        if let Some(previous) = ids.last() {
-            graph.add_edge(port(previous, "out"), port(&id, "in"));
+        match &previous {
+            Some(previous) => {
+                graph.add_edge(port(previous, "out"), port(&id, "in"));
+            }
+            None => first = Some(id.clone()),
         }
-        ids.push(id);
+        previous = Some(id);
     }
-    let first = ids.first().cloned().unwrap_or_default();
-    (first, ids.pop().unwrap_or_default())
+    (first.unwrap_or_default(), previous.unwrap_or_default())
 }
 
 /// Adds a chain like [`add_chain`], fed through the exported inport `IN` and read from the
