@@ -361,12 +361,18 @@ impl Network {
         // Counted before any starts, so that an early finisher cannot end the network.
         network.running.store(processes.len(), Ordering::SeqCst);
         let tasks = processes.iter().filter(|p| p.is_task()).count();
+        let first = if tasks > 0 {
+            crate::sched::least_loaded_worker()
+        } else {
+            0
+        };
         let mut task = 0;
         for process in processes {
             let node = process.node().to_string();
             let placement = crate::sched::Placement::Block {
                 index: task,
                 count: tasks,
+                first,
             };
             task += usize::from(process.is_task());
             process.start(placement).map_err(|cause| {

@@ -3,7 +3,7 @@
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ impl Task {
 pub(crate) struct Shared {
     ready: Mutex<Ready>,
     wake: Condvar,
+    /// Tasks placed on this worker that have not ended: running, ready or parked.
+    tasks: AtomicUsize,
 }
 
 struct Ready {
@@ -77,6 +79,7 @@ impl Shared {
                 sleeping: false,
             }),
             wake: Condvar::new(),
+            tasks: AtomicUsize::new(0),
         });
         let worker = shared.clone();
         let started = std::thread::Builder::new()
@@ -91,6 +94,17 @@ impl Shared {
 
     fn lock(&self) -> MutexGuard<'_, Ready> {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `task`, new, as one of this worker's, and queues it to run.
+    pub(super) fn adopt(&self, task: Box<Task>) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        self.push(task);
+    }
+
+    /// How many tasks this worker has that have not ended.
+    pub(super) fn load(&self) -> usize {
+        self.tasks.load(Ordering::Relaxed)
     }
 
     /// Queues `task` to run.
@@ -299,6 +313,8 @@ fn resume(mut task: Box<Task>, shared: &Shared, timers: &mut BinaryHeap<Timer>) 
                 timers.push(Timer(deadline, waiter));
             }
         }
-        CoroutineResult::Return(()) => {}
+        CoroutineResult::Return(()) => {
+            shared.tasks.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
