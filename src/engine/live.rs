@@ -515,7 +515,7 @@ impl Network {
         let node = process.node().to_string();
         self.running.fetch_add(1, Ordering::SeqCst);
         process
-            .start(crate::sched::Placement::Next)
+            .start(crate::sched::Placement::On(self.home_worker))
             .map_err(|error| {
                 self.running.fetch_sub(1, Ordering::SeqCst);
                 LiveEditError::Instantiate {

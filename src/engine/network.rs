@@ -138,6 +138,8 @@ pub struct Network {
     activity: Arc<NetworkActivity>,
     /// The graph's name, on every log line of its processes.
     name: Arc<str>,
+    /// The worker its first tasks went to; processes added live join them there.
+    pub(super) home_worker: usize,
 }
 
 impl Network {
@@ -340,6 +342,7 @@ impl Network {
             wiring: Wiring::default(),
             activity,
             name: Arc::from(graph.name().unwrap_or_default()),
+            home_worker: crate::sched::least_loaded_worker(),
         };
         events.send(Event::Started, None);
         for event in initial {
@@ -361,18 +364,13 @@ impl Network {
         // Counted before any starts, so that an early finisher cannot end the network.
         network.running.store(processes.len(), Ordering::SeqCst);
         let tasks = processes.iter().filter(|p| p.is_task()).count();
-        let first = if tasks > 0 {
-            crate::sched::least_loaded_worker()
-        } else {
-            0
-        };
         let mut task = 0;
         for process in processes {
             let node = process.node().to_string();
             let placement = crate::sched::Placement::Block {
                 index: task,
                 count: tasks,
-                first,
+                first: network.home_worker,
             };
             task += usize::from(process.is_task());
             process.start(placement).map_err(|cause| {

@@ -102,8 +102,8 @@ const MIN_TASKS_PER_WORKER: usize = 16;
 /// Where a new task goes among the workers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Placement {
-    /// The least loaded worker.
-    Next,
+    /// Worker `n` (counted round the workers): where the network the task joins started.
+    On(usize),
     /// Task `index` of the `count` tasks of a network started together, starting at worker
     /// `first` ([`least_loaded_worker`]): the tasks go to the workers in contiguous blocks of
     /// at least [`MIN_TASKS_PER_WORKER`], so that neighbours in a graph (which its nodes'
@@ -120,7 +120,7 @@ impl Placement {
     /// The worker, of `workers`, that the task goes to.
     fn worker(self, workers: usize) -> usize {
         match self {
-            Placement::Next => least_loaded_worker(),
+            Placement::On(worker) => worker % workers,
             Placement::Block {
                 index,
                 count,
