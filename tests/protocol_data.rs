@@ -1,6 +1,6 @@
-//! What clients see of the packets of a running network: a sample that never costs a slow
-//! client its connection or a control frame, edge selections with one rule for edges and IIPs,
-//! and IIPs shown as the graph holds them, before what they cause.
+//! What clients see of the packets and output of a running network: a sample that never costs
+//! a slow client its connection, a control frame or its answers, edge selections with one rule
+//! for edges and IIPs, and IIPs shown as the graph holds them, before what they cause.
 
 mod common;
 
@@ -263,5 +263,64 @@ async fn an_iip_is_shown_before_what_it_causes() {
         assert_eq!(second["data"], format!("live {n}"));
     }
     c.request("network", "stop", json!({"graph": "g"}), "stopped")
+        .await;
+}
+
+/// A network printing without end (a loop of two `Repeat` copying every IP to `Output`)
+/// floods a slow client with output lines; its requests must still be answered, behind at
+/// most the lines it is allowed to have waiting, not behind everything printed so far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_printing_without_end_does_not_delay_a_slow_clients_answers() {
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("loop", false).await;
+    c.add_node("loop", "a", "core/Repeat").await;
+    c.add_node("loop", "b", "core/Repeat").await;
+    c.add_node("loop", "show", "core/Output").await;
+    c.add_edge("loop", ("a", "out"), ("b", "in")).await;
+    c.add_edge("loop", ("b", "out"), ("a", "in")).await;
+    c.add_edge("loop", ("b", "out"), ("show", "in")).await;
+    c.add_iip("loop", json!("round and round"), ("a", "in"))
+        .await;
+    c.send("network", "start", json!({"graph": "loop"})).await;
+    let mut lines = 0usize;
+    // Read slowly until thousands of lines came: the client is behind.
+    while lines < 5_000 {
+        let frame = c
+            .next_within(Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|| panic!("the connection closed after {lines} output lines"));
+        if frame["command"] == "output" {
+            lines += 1;
+        }
+        if lines.is_multiple_of(64) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    c.send("runtime", "getruntime", json!({})).await;
+    let mut before = 0usize;
+    // What came before the answer, by kind, for the failure message.
+    let mut seen = std::collections::BTreeMap::new();
+    loop {
+        let frame = c
+            .next_within(Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|| panic!("no answer after {before} frames"));
+        if frame["protocol"] == "runtime" && frame["command"] == "runtime" {
+            break;
+        }
+        let kind = format!("{}:{}", frame["protocol"], frame["command"]);
+        *seen.entry(kind).or_insert(0usize) += 1;
+        before += 1;
+        if before.is_multiple_of(64) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Lines are shown at most 1,000 a second, and at most 1,024 wait for one client.
+    assert!(
+        before < 4_096,
+        "the answer came after {before} frames {seen:?}"
+    );
+    c.request("network", "stop", json!({"graph": "loop"}), "stopped")
         .await;
 }

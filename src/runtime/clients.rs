@@ -6,12 +6,15 @@
 //! bounded twice: by frames (the channel's capacity) and by bytes ([`QueueLimits`]), since one
 //! frame may be a few bytes or megabytes.
 //!
-//! Two kinds of frame share that queue. Packets seen on edges (`network:data`, `begingroup`,
-//! `endgroup`, `connect`, `disconnect`) are a sample for people watching: a client has at most
-//! [`MAX_QUEUED_PACKETS`] of them ([`MAX_QUEUED_PACKET_BYTES`]) waiting, and those beyond are
-//! dropped for that client alone and counted, so a busy network never costs a slow client its
-//! connection. Everything else (answers, echoes, errors, status, start and stop, output) is
-//! never dropped or reordered; a client that lets the queue fill with those does not read at
+//! Two kinds of frame share that queue. What a network shows, packets seen on edges
+//! (`network:data`, `begingroup`, `endgroup`, `connect`, `disconnect`) and the lines it prints
+//! (`network:output`), is for people watching: a client has at most [`MAX_QUEUED_PACKETS`]
+//! packet frames ([`MAX_QUEUED_PACKET_BYTES`]) waiting, and as many output lines, each kind
+//! counted apart, and those beyond are dropped for that client alone and counted. So a busy
+//! network (packets on every edge, a loop printing thousands of lines a second) never delays
+//! the answers to a client's requests nor costs it its connection, and a flood of packets
+//! never drops a line the network prints. Everything else (answers, echoes, errors, status,
+//! start and stop) is never dropped or reordered; a client that lets the queue fill with those does not read at
 //! all, and is hung up on ([`Connection::hangup`]): its connection gets a close frame saying
 //! why, and is closed, rather than buffered without bound.
 
@@ -68,12 +71,63 @@ pub enum Outbound {
     ),
 }
 
+/// What a frame is, for a client that reads slower than frames come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Never dropped.
+    Control,
+    /// A packet seen on an edge: dropped past its budget.
+    Packet,
+    /// A line the network printed: dropped past its own budget.
+    Output,
+}
+
+impl Kind {
+    fn of(message: &Message) -> Kind {
+        if message.protocol != "network" {
+            return Kind::Control;
+        }
+        match message.command.as_str() {
+            "data" | "begingroup" | "endgroup" | "connect" | "disconnect" => Kind::Packet,
+            "output" => Kind::Output,
+            _ => Kind::Control,
+        }
+    }
+
+    /// Which of a client's budgets the frame counts against; `None` for control frames.
+    fn budget(self) -> Option<usize> {
+        match self {
+            Kind::Control => None,
+            Kind::Packet => Some(0),
+            Kind::Output => Some(1),
+        }
+    }
+}
+
+/// Frames of one droppable kind waiting for a client.
+#[derive(Debug, Default)]
+struct Budget {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
 /// What waits in one client's queue.
 #[derive(Debug, Default)]
 struct Queued {
     bytes: AtomicUsize,
-    packets: AtomicUsize,
-    packet_bytes: AtomicUsize,
+    /// Packets, output lines.
+    shown: [Budget; 2],
+}
+
+impl Queued {
+    /// Whether a frame of `size` bytes and `kind` would go past its budget.
+    fn over_budget(&self, kind: Kind, size: usize) -> bool {
+        kind.budget().is_some_and(|b| {
+            let budget = &self.shown[b];
+            budget.frames.load(Ordering::Relaxed) >= MAX_QUEUED_PACKETS
+                || budget.bytes.load(Ordering::Relaxed) + size > MAX_QUEUED_PACKET_BYTES
+        })
+    }
 }
 
 /// Counts a frame as waiting for its client while it lives.
@@ -81,20 +135,20 @@ struct Queued {
 pub struct QueueTicket {
     queued: Arc<Queued>,
     bytes: usize,
-    packet: bool,
+    kind: Kind,
 }
 
 impl QueueTicket {
-    fn new(queued: &Arc<Queued>, bytes: usize, packet: bool) -> QueueTicket {
+    fn new(queued: &Arc<Queued>, bytes: usize, kind: Kind) -> QueueTicket {
         queued.bytes.fetch_add(bytes, Ordering::Relaxed);
-        if packet {
-            queued.packets.fetch_add(1, Ordering::Relaxed);
-            queued.packet_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(b) = kind.budget() {
+            queued.shown[b].frames.fetch_add(1, Ordering::Relaxed);
+            queued.shown[b].bytes.fetch_add(bytes, Ordering::Relaxed);
         }
         QueueTicket {
             queued: queued.clone(),
             bytes,
-            packet,
+            kind,
         }
     }
 }
@@ -102,10 +156,10 @@ impl QueueTicket {
 impl Drop for QueueTicket {
     fn drop(&mut self) {
         self.queued.bytes.fetch_sub(self.bytes, Ordering::Relaxed);
-        if self.packet {
-            self.queued.packets.fetch_sub(1, Ordering::Relaxed);
-            self.queued
-                .packet_bytes
+        if let Some(b) = self.kind.budget() {
+            self.queued.shown[b].frames.fetch_sub(1, Ordering::Relaxed);
+            self.queued.shown[b]
+                .bytes
                 .fetch_sub(self.bytes, Ordering::Relaxed);
         }
     }
@@ -128,7 +182,7 @@ struct Client {
     limits: QueueLimits,
     queued: Arc<Queued>,
     hangup: watch::Sender<Option<String>>,
-    /// Packet frames dropped because too many were queued.
+    /// Packet and output frames dropped because too many were queued.
     dropped_packets: u64,
 }
 
@@ -148,7 +202,8 @@ pub struct FrameTotals {
     pub received: u64,
     /// Frames queued for sending.
     pub sent: u64,
-    /// Packet frames (`network:data` and the like) dropped for clients that read too slowly.
+    /// Frames showing packets (`network:data` and the like) or output lines
+    /// (`network:output`) dropped for clients that read too slowly.
     pub dropped_packets: u64,
 }
 
@@ -198,13 +253,14 @@ impl Clients {
         {
             tracing::info!(
                 client = id.0,
-                "{} packet frames were not sent to this client: it read slower than they came",
+                "{} packet and output frames were not sent to this client: it read slower than \
+                 they came",
                 client.dropped_packets
             );
         }
     }
 
-    /// Packet frames dropped for client `id` because it did not read them fast enough.
+    /// Packet and output frames dropped for client `id`: it did not read them fast enough.
     pub fn dropped_packets(&self, id: ClientId) -> u64 {
         self.clients.get(&id).map_or(0, |c| c.dropped_packets)
     }
@@ -235,19 +291,19 @@ impl Clients {
 
     /// Sends `message` to one client, whatever its capabilities (answers and errors).
     pub fn send(&mut self, id: ClientId, message: &Message, response_to: Option<&Value>) {
-        self.push(id, message.to_frame(response_to).into(), is_packet(message));
+        self.push(id, message.to_frame(response_to).into(), Kind::of(message));
     }
 
     /// Sends `message` to every client allowed to receive it. The requester, if given, gets
     /// it with its `responseTo` (and even without the capability, as the answer it asked for).
     pub fn broadcast(&mut self, message: &Message, requester: Option<(ClientId, Option<&Value>)>) {
-        let packet = is_packet(message);
+        let kind = Kind::of(message);
         let mut shared = None;
         let ids: Vec<ClientId> = self.clients.keys().copied().collect();
         for id in ids {
             match requester {
                 Some((asking, response_to)) if asking == id => {
-                    self.push(id, message.to_frame(response_to).into(), packet);
+                    self.push(id, message.to_frame(response_to).into(), kind);
                 }
                 _ => {
                     let allowed = self.clients.get(&id).is_some_and(|c| {
@@ -257,25 +313,25 @@ impl Clients {
                     if allowed {
                         let frame =
                             shared.get_or_insert_with(|| Utf8Bytes::from(message.to_frame(None)));
-                        self.push(id, frame.clone(), packet);
+                        self.push(id, frame.clone(), kind);
                     }
                 }
             }
         }
     }
 
-    fn push(&mut self, id: ClientId, frame: Utf8Bytes, packet: bool) {
+    fn push(&mut self, id: ClientId, frame: Utf8Bytes, kind: Kind) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
         let size = frame.len();
         let queued = &client.queued;
         let bytes_before = queued.bytes.load(Ordering::Relaxed);
-        if packet {
-            let packets_full = queued.packets.load(Ordering::Relaxed) >= MAX_QUEUED_PACKETS
-                || queued.packet_bytes.load(Ordering::Relaxed) + size > MAX_QUEUED_PACKET_BYTES
-                || bytes_before + size > client.limits.max_bytes;
-            if packets_full {
+        let droppable = kind != Kind::Control;
+        if droppable {
+            let full =
+                queued.over_budget(kind, size) || bytes_before + size > client.limits.max_bytes;
+            if full {
                 client.dropped_packets += 1;
                 self.totals.dropped_packets += 1;
                 return;
@@ -288,11 +344,11 @@ impl Clients {
             self.hang_up(id, reason);
             return;
         }
-        let ticket = QueueTicket::new(queued, size, packet);
+        let ticket = QueueTicket::new(queued, size, kind);
         match client.tx.try_send(Outbound::Frame(frame, ticket)) {
             Ok(()) => self.totals.sent += 1,
             // A packet never costs a client its connection.
-            Err(mpsc::error::TrySendError::Full(_)) if packet => {
+            Err(mpsc::error::TrySendError::Full(_)) if droppable => {
                 client.dropped_packets += 1;
                 self.totals.dropped_packets += 1;
             }
@@ -316,14 +372,4 @@ impl Clients {
             client.hangup.send_replace(Some(reason));
         }
     }
-}
-
-/// Whether `message` reports a packet seen on an edge: a sample, dropped for a client that
-/// does not keep up.
-fn is_packet(message: &Message) -> bool {
-    message.protocol == "network"
-        && matches!(
-            message.command.as_str(),
-            "data" | "begingroup" | "endgroup" | "connect" | "disconnect"
-        )
 }

@@ -66,6 +66,8 @@ pub(crate) struct Live {
     selection: Option<Vec<EdgeId>>,
     /// When a process last ended: a network that is winding down.
     pub(super) last_ended: Option<Instant>,
+    /// How many of the lines it prints clients are shown.
+    pub(super) output: super::report::OutputLimit,
 }
 
 impl Live {
@@ -138,6 +140,7 @@ impl Live {
             names,
             selection: watch_only,
             last_ended: None,
+            output: super::report::OutputLimit::default(),
         })
     }
 

@@ -28,6 +28,11 @@ const MAX_DATA_BYTES: usize = crate::engine::SHOWN_BYTES;
 /// not keep requests waiting.
 const REPORT_BATCH: usize = 256;
 
+/// Lines a network prints that clients are shown at once, and then per second: a loop
+/// printing without end must not fill every client's connection with lines nobody can read
+/// (and the answers to their requests behind them).
+const OUTPUT_LINES_PER_SECOND: u32 = 1_000;
+
 /// How long a status request waits for a running network to finish.
 const SETTLE_GRACE: Duration = Duration::from_millis(150);
 
@@ -104,7 +109,25 @@ impl Runtime {
                 }
                 _ => {}
             }
-            let messages = event_messages(graph_id, live, &event);
+            let mut messages = Vec::new();
+            if let Event::Output { .. } = event {
+                match live.output.admit(Instant::now()) {
+                    None => continue,
+                    Some(0) => {}
+                    Some(hidden) => messages.push(Message::new(
+                        "network",
+                        "output",
+                        json!({
+                            "message": format!(
+                                "({hidden} lines not shown: the network printed more than \
+                                 {OUTPUT_LINES_PER_SECOND} a second)"
+                            ),
+                            "type": "message",
+                        }),
+                    )),
+                }
+            }
+            messages.extend(event_messages(graph_id, live, &event));
             // A network stops itself only on a deadlock (a client's stop ends this reporter
             // before): it is over as if finished.
             if let Event::Finished { uptime } | Event::Stopped { uptime } = event {
@@ -197,6 +220,41 @@ pub(crate) fn stopped_message(graph_id: &str, started: bool, uptime: Duration) -
 /// The current time, ISO-8601 in UTC with milliseconds.
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// A token bucket over a network's output lines: [`OUTPUT_LINES_PER_SECOND`] at once, then
+/// as many a second; the lines beyond are counted and said when lines are shown again.
+#[derive(Debug)]
+pub(crate) struct OutputLimit {
+    tokens: f64,
+    refilled: Instant,
+    hidden: u64,
+}
+
+impl Default for OutputLimit {
+    fn default() -> Self {
+        OutputLimit {
+            tokens: f64::from(OUTPUT_LINES_PER_SECOND),
+            refilled: Instant::now(),
+            hidden: 0,
+        }
+    }
+}
+
+impl OutputLimit {
+    /// Whether a line printed `now` is shown: `Some(lines hidden before it)`, or `None`.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        let rate = f64::from(OUTPUT_LINES_PER_SECOND);
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            self.hidden += 1;
+            return None;
+        }
+        self.tokens -= 1.0;
+        Some(std::mem::take(&mut self.hidden))
+    }
 }
 
 /// The protocol messages for one engine event (none for events clients do not see).
@@ -404,4 +462,29 @@ pub(crate) fn process_error_message(graph_id: &str, node: &str, error: &str) -> 
         "processerror",
         json!({ "id": node, "error": error, "graph": graph_id }),
     )
+}
+
+#[cfg(test)]
+mod output_limit_tests {
+    use std::time::{Duration, Instant};
+
+    use super::{OUTPUT_LINES_PER_SECOND, OutputLimit};
+
+    #[test]
+    fn a_burst_is_shown_then_lines_are_counted_and_said_when_shown_again() {
+        let start = Instant::now();
+        let mut limit = OutputLimit {
+            refilled: start,
+            ..OutputLimit::default()
+        };
+        for _ in 0..OUTPUT_LINES_PER_SECOND {
+            assert_eq!(limit.admit(start), Some(0));
+        }
+        assert_eq!(limit.admit(start), None);
+        assert_eq!(limit.admit(start), None);
+        // A millisecond later, one more line may go, saying the two before it were not shown.
+        let later = start + Duration::from_millis(1);
+        assert_eq!(limit.admit(later), Some(2));
+        assert_eq!(limit.admit(later), None);
+    }
 }
