@@ -53,3 +53,4 @@ pub use live::LiveEditError;
 pub use metrics::{EdgeMetrics, NetworkMetrics, ProcessMetrics, ProcessState};
 pub use network::{Network, NetworkConfig, Outcome};
 pub(crate) use process::panic_message;
+pub(crate) use watch::Rate;

@@ -139,14 +139,15 @@ impl Watcher {
 }
 
 /// A token bucket: `per_second` tokens a second, holding at most `per_second`.
-struct Rate {
+pub(crate) struct Rate {
     per_second: f64,
     tokens: f64,
     refilled: Instant,
 }
 
 impl Rate {
-    fn new(per_second: u32) -> Rate {
+    /// A full bucket of `per_second` tokens.
+    pub(crate) fn new(per_second: u32) -> Rate {
         let per_second = f64::from(per_second.max(1));
         Rate {
             per_second,
@@ -157,8 +158,12 @@ impl Rate {
 
     /// How many of `wanted` may go now; takes their tokens.
     fn take(&mut self, wanted: usize) -> usize {
-        let now = Instant::now();
-        let earned = now.duration_since(self.refilled).as_secs_f64() * self.per_second;
+        self.take_at(wanted, Instant::now())
+    }
+
+    /// How many of `wanted` may go at `now`; takes their tokens.
+    pub(crate) fn take_at(&mut self, wanted: usize, now: Instant) -> usize {
+        let earned = now.saturating_duration_since(self.refilled).as_secs_f64() * self.per_second;
         self.tokens = (self.tokens + earned).min(self.per_second);
         self.refilled = now;
         let granted = (self.tokens.floor() as usize).min(wanted);

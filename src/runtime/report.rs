@@ -222,20 +222,18 @@ pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// A token bucket over a network's output lines: [`OUTPUT_LINES_PER_SECOND`] at once, then
-/// as many a second; the lines beyond are counted and said when lines are shown again.
-#[derive(Debug)]
+/// A network's output lines against a token bucket ([`crate::engine::Rate`]):
+/// [`OUTPUT_LINES_PER_SECOND`] at once, then as many a second; the lines beyond are counted
+/// and said when lines are shown again.
 pub(crate) struct OutputLimit {
-    tokens: f64,
-    refilled: Instant,
+    rate: crate::engine::Rate,
     hidden: u64,
 }
 
 impl Default for OutputLimit {
     fn default() -> Self {
         OutputLimit {
-            tokens: f64::from(OUTPUT_LINES_PER_SECOND),
-            refilled: Instant::now(),
+            rate: crate::engine::Rate::new(OUTPUT_LINES_PER_SECOND),
             hidden: 0,
         }
     }
@@ -244,15 +242,10 @@ impl Default for OutputLimit {
 impl OutputLimit {
     /// Whether a line printed `now` is shown: `Some(lines hidden before it)`, or `None`.
     fn admit(&mut self, now: Instant) -> Option<u64> {
-        let rate = f64::from(OUTPUT_LINES_PER_SECOND);
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        self.refilled = now;
-        if self.tokens < 1.0 {
+        if self.rate.take_at(1, now) == 0 {
             self.hidden += 1;
             return None;
         }
-        self.tokens -= 1.0;
         Some(std::mem::take(&mut self.hidden))
     }
 }
@@ -472,11 +465,8 @@ mod output_limit_tests {
 
     #[test]
     fn a_burst_is_shown_then_lines_are_counted_and_said_when_shown_again() {
+        let mut limit = OutputLimit::default();
         let start = Instant::now();
-        let mut limit = OutputLimit {
-            refilled: start,
-            ..OutputLimit::default()
-        };
         for _ in 0..OUTPUT_LINES_PER_SECOND {
             assert_eq!(limit.admit(start), Some(0));
         }
