@@ -116,6 +116,11 @@ impl GraphOutport {
             if self.incoming.poll() {
                 continue;
             }
+            // The reader is a thread outside the network, often waiting for the answer to
+            // what it just sent: wait as a worker does, awake a moment before sleeping.
+            if crate::sched::spin_before_sleeping(deadline, || self.incoming.poll()) {
+                continue;
+            }
             let Some(rx) = self.incoming.receiver() else {
                 return Ok(None);
             };

@@ -21,7 +21,7 @@ mod worker;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosensei::Yielder;
 
@@ -201,6 +201,31 @@ pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(CURRENT.with(|c| c.replace(std::ptr::null())));
     f()
+}
+
+/// How long a thread with nothing to do keeps yielding its CPU and looking again before it
+/// sleeps: a worker with no task ready, or a thread outside the network waiting for it (the
+/// reader of an exported outport). Work that comes a moment later then costs no wake-up of a
+/// sleeping thread, which on a virtual machine whose idle CPU halts took 15 µs: one IP
+/// through an idle 4-stage network took 20 µs with the reader sleeping at once, 3.6 µs with
+/// it spinning first (ADR 0010).
+const SPIN_BEFORE_SLEEPING: Duration = Duration::from_micros(50);
+
+/// Yields the CPU and asks `ready` again until it says so, for [`SPIN_BEFORE_SLEEPING`] at
+/// most and never past `deadline`; whether it said so.
+pub(crate) fn spin_before_sleeping(
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let spin = Instant::now() + SPIN_BEFORE_SLEEPING;
+    let until = deadline.map_or(spin, |deadline| deadline.min(spin));
+    while Instant::now() < until {
+        std::thread::yield_now();
+        if ready() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Lets other work run: the other tasks of this worker, or other threads outside tasks.

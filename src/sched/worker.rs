@@ -12,11 +12,6 @@ use corosensei::{Coroutine, CoroutineResult};
 use super::stack::{Canary, TaskStack};
 use super::{BUDGET, CURRENT, Job, Suspend, TaskYielder};
 
-/// How long a worker with nothing to run keeps yielding its CPU and looking again before it
-/// sleeps: a task woken from another thread a moment later then costs no futex wake-up (the
-/// common case in a busy network, and for a lone IP crossing an idle one).
-const SPIN_BEFORE_SLEEPING: Duration = Duration::from_micros(50);
-
 /// One process's coroutine and where it belongs.
 pub(crate) struct Task {
     coroutine: Coroutine<(), Suspend, (), TaskStack>,
@@ -261,14 +256,7 @@ fn wait_timeout<'a>(
 
 /// Yields the CPU for a while as long as nothing is ready; whether something became ready.
 fn spin(shared: &Shared) -> bool {
-    let until = Instant::now() + SPIN_BEFORE_SLEEPING;
-    while Instant::now() < until {
-        std::thread::yield_now();
-        if !shared.lock().tasks.is_empty() {
-            return true;
-        }
-    }
-    false
+    super::spin_before_sleeping(None, || !shared.lock().tasks.is_empty())
 }
 
 /// Queues the tasks whose deadline passed; whether there were any.
