@@ -324,3 +324,41 @@ async fn a_network_printing_without_end_does_not_delay_a_slow_clients_answers() 
     c.request("network", "stop", json!({"graph": "loop"}), "stopped")
         .await;
 }
+
+/// Lines beyond what clients are shown are counted, and the count is said even when the flood
+/// is the network's last word: every line printed is either shown or counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_hidden_at_the_end_of_a_flood_are_still_counted() {
+    const LINES: u64 = 3_000;
+    let server = TestServer::start(config()).await;
+    let mut c = server.client().await;
+    c.clear("burst", false).await;
+    c.add_node("burst", "split", "core/SplitText").await;
+    c.add_node("burst", "show", "core/Output").await;
+    c.add_edge("burst", ("split", "out"), ("show", "in")).await;
+    let text = (0..LINES)
+        .map(|n| format!("line {n}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    c.add_iip("burst", json!(text), ("split", "in")).await;
+    c.send("network", "start", json!({"graph": "burst"})).await;
+    let (mut shown, mut hidden, mut notices) = (0u64, 0u64, 0usize);
+    for frame in c.until_stopped("burst").await {
+        if frame["command"] != "output" {
+            continue;
+        }
+        let message = frame["payload"]["message"].as_str().unwrap_or_default();
+        match message
+            .strip_prefix('(')
+            .and_then(|m| m.split_once(" lines not shown"))
+        {
+            Some((count, _)) => {
+                hidden += count.parse::<u64>().expect("a count of lines");
+                notices += 1;
+            }
+            None => shown += 1,
+        }
+    }
+    assert!(notices > 0, "{LINES} lines at once were all shown");
+    assert_eq!(shown + hidden, LINES, "{shown} shown, {hidden} counted");
+}

@@ -100,6 +100,7 @@ pub(crate) fn started_message(id: &str) -> Message {
 /// Stops the network of graph `id` (if it runs) and tells every client it stopped (`reply`:
 /// the request this answers, if any).
 pub(crate) fn stop(runtime: &mut Runtime, reply: Option<&Reply>, id: &str) {
+    runtime.report_hidden_output(id);
     let uptime = match runtime.graphs.get_mut(id) {
         Some(entry) => {
             let uptime = match &entry.network {

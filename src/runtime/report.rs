@@ -33,6 +33,10 @@ const REPORT_BATCH: usize = 256;
 /// (and the answers to their requests behind them).
 const OUTPUT_LINES_PER_SECOND: u32 = 1_000;
 
+/// How long a network is quiet before clients are told how many of its last lines were not
+/// shown.
+const QUIET_BEFORE_COUNTING_HIDDEN: Duration = Duration::from_secs(1);
+
 /// How long a status request waits for a running network to finish.
 const SETTLE_GRACE: Duration = Duration::from_millis(150);
 
@@ -48,11 +52,15 @@ pub(super) fn spawn_reporter(
             // Wait without taking: the event is taken under the lock, in order.
             let mut select = Select::new();
             select.recv(&events);
-            let _ = select.ready();
+            let quiet = select.ready_timeout(QUIET_BEFORE_COUNTING_HIDDEN).is_err();
             let Some(runtime) = runtime.upgrade() else {
                 return;
             };
             let mut locked = runtime.lock().unwrap_or_else(|e| e.into_inner());
+            if quiet {
+                locked.report_hidden_output(&graph);
+                continue;
+            }
             // A bug turning one event into messages must not silence the network for good.
             let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 locked.report_events(&graph, generation, REPORT_BATCH)
@@ -114,23 +122,17 @@ impl Runtime {
                 match live.output.admit(Instant::now()) {
                     None => continue,
                     Some(0) => {}
-                    Some(hidden) => messages.push(Message::new(
-                        "network",
-                        "output",
-                        json!({
-                            "message": format!(
-                                "({hidden} lines not shown: the network printed more than \
-                                 {OUTPUT_LINES_PER_SECOND} a second)"
-                            ),
-                            "type": "message",
-                        }),
-                    )),
+                    Some(hidden) => messages.push(hidden_lines_message(hidden)),
                 }
             }
             messages.extend(event_messages(graph_id, live, &event));
             // A network stops itself only on a deadlock (a client's stop ends this reporter
             // before): it is over as if finished.
             if let Event::Finished { uptime } | Event::Stopped { uptime } = event {
+                self.report_hidden_output(graph_id);
+                let Some(entry) = self.graphs.get_mut(graph_id) else {
+                    return false;
+                };
                 entry.network = NetworkState::Finished { uptime };
                 let message = stopped_message(graph_id, true, uptime);
                 self.report(graph_id, &message);
@@ -141,6 +143,19 @@ impl Runtime {
             }
         }
         true
+    }
+
+    /// Says how many output lines of the running network of `graph_id` were not shown since
+    /// the last line shown, if any: the end of a flood, once the network went quiet or is
+    /// stopping (otherwise the count rides on the next line shown).
+    pub(crate) fn report_hidden_output(&mut self, graph_id: &str) {
+        let hidden = match self.graphs.get_mut(graph_id).map(|e| &mut e.network) {
+            Some(NetworkState::Running(live)) => live.output.take_hidden(),
+            _ => 0,
+        };
+        if hidden > 0 {
+            self.report(graph_id, &hidden_lines_message(hidden));
+        }
     }
 
     /// Reports what the running network of `graph_id` did until now: before an edit, so that
@@ -246,8 +261,28 @@ impl OutputLimit {
             self.hidden += 1;
             return None;
         }
-        Some(std::mem::take(&mut self.hidden))
+        Some(self.take_hidden())
     }
+
+    /// The lines hidden since the last line shown, counting again from zero.
+    fn take_hidden(&mut self) -> u64 {
+        std::mem::take(&mut self.hidden)
+    }
+}
+
+/// `network:output` saying that `hidden` lines were not shown.
+fn hidden_lines_message(hidden: u64) -> Message {
+    Message::new(
+        "network",
+        "output",
+        json!({
+            "message": format!(
+                "({hidden} lines not shown: the network printed more than \
+                 {OUTPUT_LINES_PER_SECOND} a second)"
+            ),
+            "type": "message",
+        }),
+    )
 }
 
 /// The protocol messages for one engine event (none for events clients do not see).
