@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use super::edge::PacketSender;
 
+use super::config::NetworkConfig;
 use super::context::OutSlot;
 use super::edge::{Outgoing, Upstreams};
 use super::error::Error;
 use super::events::{EdgeId, EventSender};
-use super::network::NetworkConfig;
 use super::process::{InQueue, NodePlan};
 use super::watch::{Watch, Watcher};
 use crate::component::Registry;

@@ -28,6 +28,7 @@
 //! rest of the network goes on.
 
 mod build;
+mod config;
 mod context;
 mod cpu;
 mod deadlock;
@@ -43,6 +44,7 @@ mod process;
 mod queue;
 mod watch;
 
+pub use config::NetworkConfig;
 pub(crate) use context::OutputSink;
 pub use context::{InPort, OutPort, ProcessContext, Received, ReceivedOr};
 pub(crate) use error::error_chain;
@@ -51,6 +53,6 @@ pub use events::{EdgeId, Event, SHOWN_BYTES};
 pub use external::{GraphInport, GraphOutport, RecvTimeout};
 pub use live::LiveEditError;
 pub use metrics::{EdgeMetrics, NetworkMetrics, ProcessMetrics, ProcessState};
-pub use network::{Network, NetworkConfig, Outcome};
+pub use network::{Network, Outcome};
 pub(crate) use process::panic_message;
 pub(crate) use watch::Rate;
