@@ -239,7 +239,8 @@ pub(crate) fn now() -> String {
 
 /// A network's output lines against a token bucket ([`crate::engine::Rate`]):
 /// [`OUTPUT_LINES_PER_SECOND`] at once, then as many a second; the lines beyond are counted
-/// and said when lines are shown again.
+/// and said with the next line shown, or when the network goes quiet, finishes or stops
+/// ([`Runtime::report_hidden_output`]).
 pub(crate) struct OutputLimit {
     rate: crate::engine::Rate,
     hidden: u64,

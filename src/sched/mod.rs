@@ -206,9 +206,9 @@ pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
 /// How long a thread with nothing to do keeps yielding its CPU and looking again before it
 /// sleeps: a worker with no task ready, or a thread outside the network waiting for it (the
 /// reader of an exported outport). Work that comes a moment later then costs no wake-up of a
-/// sleeping thread, which on a virtual machine whose idle CPU halts took 15 µs: one IP
-/// through an idle 4-stage network took 20 µs with the reader sleeping at once, 3.6 µs with
-/// it spinning first (ADR 0010).
+/// sleeping thread, dear on a virtual machine whose idle CPU halts: one IP through an idle
+/// 4-stage network took 20–23 µs with the reader sleeping at once, 3.7–4.1 µs with it
+/// spinning first (ADR 0010).
 const SPIN_BEFORE_SLEEPING: Duration = Duration::from_micros(50);
 
 /// Yields the CPU and asks `ready` again until it says so, for [`SPIN_BEFORE_SLEEPING`] at
